@@ -1,7 +1,7 @@
 """Data sets for the book's experiments.
 
 The embedded default is scikit-learn's bundled 8x8 digits (1,797 images, no
-network needed). MNIST is downloaded once and cached (see :func:`load_mnist`).
+network needed). MNIST is downloaded once and cached (see ``load_mnist``).
 """
 from __future__ import annotations
 

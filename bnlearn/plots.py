@@ -10,3 +10,178 @@ import matplotlib
 matplotlib.rcParams.setdefault("figure.dpi", 100)
 
 __all__: list[str] = []
+
+
+# --------------------------------------------------------------------------
+# Chapter 1: feature scaling
+# --------------------------------------------------------------------------
+__all__ += ["scaled_scatter", "gd_contours", "scaled_strips", "cancellation_errors"]
+
+
+def scaled_scatter(panels, labels, feature_names, *, query=None):
+    """Scatter two features side by side in several scalings, with equal axis units.
+
+    Equal units on both axes make visible what a Euclidean distance sees: a
+    feature with a large spread stretches its axis and dominates.
+
+    Parameters
+    ----------
+    panels : dict
+        Title (``str``) to a ``numpy.ndarray`` of shape ``(N, 2)``.
+    labels : numpy.ndarray
+        Integer class of each point, shape ``(N,)``; sets the colour.
+    feature_names : list
+        The two axis labels (``str``).
+    query : dict or None
+        Title to the index of a point whose nearest neighbours (``(k,)``
+        indices under the key ``"neighbours"``) are circled:
+        ``{"index": i, "neighbours": array}`` per panel.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes per panel.
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.8))
+    axes = np.atleast_1d(axes)
+    for ax, (title, x) in zip(axes, panels.items()):
+        ax.scatter(x[:, 0], x[:, 1], c=labels, cmap="coolwarm", s=12, alpha=0.8)
+        if query is not None and title in query:
+            q = query[title]
+            nb = x[q["neighbours"]]
+            ax.scatter(nb[:, 0], nb[:, 1], s=90, facecolors="none", edgecolors="k", linewidths=1.2,
+                       label="nearest neighbours")
+            ax.scatter(*x[q["index"]], marker="*", s=220, c="gold", edgecolors="k", label="query")
+            ax.legend(loc="upper right", fontsize=8)
+        ax.set_aspect("equal", adjustable="datalim")
+        ax.set_title(title)
+        ax.set_xlabel(feature_names[0])
+        ax.set_ylabel(feature_names[1])
+    fig.tight_layout()
+    return fig
+
+
+def gd_contours(problems, *, dims=(0, 1), levels=12):
+    """Contours of a quadratic loss with a gradient-descent path, one panel per problem.
+
+    The loss ``f(w) - f* = (w - w*)^T H (w - w*) / 2`` is drawn over the two
+    weights ``dims`` with the other weights held at their optimum, and the path
+    projected onto the same plane. Axes use equal units in each panel, so the
+    elongation of the contours shows the condition number of ``H``.
+
+    Parameters
+    ----------
+    problems : list of dict
+        Each with ``"title"`` (``str``), ``"hessian"`` (``(P, P)`` array),
+        ``"w_star"`` (``(P,)`` array) and ``"path"`` (``(K, P)`` array of iterates).
+    dims : tuple, optional
+        The indices (``int``) of the two weights to draw; default ``(0, 1)``.
+    levels : int, optional
+        Number of (log-spaced) contour levels; default 12.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes per problem.
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    i, j = dims
+    fig, axes = plt.subplots(1, len(problems), figsize=(4.2 * len(problems), 4.0))
+    axes = np.atleast_1d(axes)
+    for ax, pb in zip(axes, problems):
+        h, w_star, path = np.asarray(pb["hessian"]), np.asarray(pb["w_star"]), np.asarray(pb["path"])
+        pts = path[:, [i, j]]
+        centre = w_star[[i, j]]
+        half = 1.15 * np.abs(pts - centre).max()  # a square window that holds the whole path
+        g = np.linspace(-half, half, 200)
+        d0, d1 = np.meshgrid(g, g)
+        # f - f* = (h_ii d0^2 + 2 h_ij d0 d1 + h_jj d1^2) / 2 on the plane of dims
+        excess = 0.5 * (h[i, i] * d0**2 + 2 * h[i, j] * d0 * d1 + h[j, j] * d1**2)
+        top = excess.max()
+        lv = np.geomspace(top * 1e-4, top, levels)
+        ax.contour(d0 + centre[0], d1 + centre[1], excess, levels=lv, cmap="viridis", linewidths=0.8)
+        ax.plot(pts[:, 0], pts[:, 1], "-o", color="crimson", ms=2.5, lw=1.0, label="gradient descent")
+        ax.plot(*centre, marker="*", ms=12, color="k", label="minimum")
+        ax.set_aspect("equal")
+        ax.set_title(pb["title"])
+        ax.set_xlabel(f"$w_{i + 1}$")
+        ax.set_ylabel(f"$w_{j + 1}$")
+    axes[0].legend(loc="lower left", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def scaled_strips(columns, *, highlight=None):
+    """One-dimensional strip plots of the same feature under several scalings.
+
+    Parameters
+    ----------
+    columns : dict
+        Label (``str``) to a 1-D ``numpy.ndarray`` of shape ``(N,)``; one panel
+        each, stacked, each with its own horizontal axis.
+    highlight : int or None
+        Index of a point (for example an outlier) marked with a red cross.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes per entry of ``columns``.
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, axes = plt.subplots(len(columns), 1, figsize=(8, 0.4 + 1.1 * len(columns)))
+    axes = np.atleast_1d(axes)
+    rng = np.random.default_rng(0)  # vertical jitter only, for legibility
+    for ax, (label, values) in zip(axes, columns.items()):
+        values = np.asarray(values)
+        ax.scatter(values, rng.uniform(-1, 1, size=len(values)), s=8, alpha=0.5, color="tab:blue")
+        if highlight is not None:
+            ax.scatter(values[highlight], 0, s=80, color="crimson", marker="x", label="outlier")
+        ax.set_ylim(-2, 2)
+        ax.set_yticks([])
+        ax.set_ylabel(label, rotation=0, ha="right", va="center")
+        ax.grid(axis="x", alpha=0.3)
+    axes[-1].set_xlabel("scaled value")
+    fig.tight_layout()
+    return fig
+
+
+def cancellation_errors(offsets, errors):
+    """Relative error of a computed standard deviation against the feature's mean.
+
+    Parameters
+    ----------
+    offsets : numpy.ndarray
+        Means of the feature, shape ``(M,)`` (drawn on a log axis).
+    errors : dict
+        Method name (``str``) to relative errors, shape ``(M,)``; zeros are drawn
+        at the bottom of the axis and errors above 1 are clipped to 1.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        A single log-log axes.
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, ax = plt.subplots(figsize=(6, 3.8))
+    floor = 1e-17
+    for label, err in errors.items():
+        err = np.clip(np.asarray(err, dtype=float), floor, 1.0)
+        ax.loglog(offsets, err, "-o", ms=3, label=label)
+    ax.axhline(1e-6, color="gray", ls=":", lw=1)
+    ax.set_xlabel("mean of the feature (its standard deviation is 1)")
+    ax.set_ylabel("relative error of the standard deviation")
+    ax.set_ylim(floor / 2, 2.0)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
