@@ -244,3 +244,20 @@ def test_api_page_documents_every_public_name(built_book):
             if f"bnlearn.{mod}.{name}" not in ids:
                 missing.append(f"bnlearn.{mod}.{name}")
     assert not missing, f"not on api.html: {missing}"
+
+
+def test_chapter_pages_have_launch_edit_and_issue_buttons(built_book):
+    import yaml
+
+    repo = yaml.safe_load((ROOT / "_config.yml").read_text())["repository"]["url"]
+    slug = repo.removeprefix("https://github.com/")
+    toc = (ROOT / "_toc.yml").read_text()
+    chapters = [nb for nb in sorted((ROOT / "book").glob("*.ipynb")) if f"book/{nb.stem}" in toc]
+    assert chapters
+    for nb in chapters:
+        html = (HTML / "book" / f"{nb.stem}.html").read_text()
+        path = f"book/{nb.name}"
+        assert f"https://colab.research.google.com/github/{slug}/blob/main/{path}" in html
+        assert f"https://mybinder.org/v2/gh/{slug}/main?urlpath=tree/{path}" in html
+        assert f"{repo}/edit/main/{path}" in html
+        assert f"{repo}/issues/new" in html
