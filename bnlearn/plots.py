@@ -185,3 +185,101 @@ def cancellation_errors(offsets, errors):
     return fig
 
 
+# --------------------------------------------------------------------------
+# Chapter 4: the maths of batch norm
+# --------------------------------------------------------------------------
+__all__ += ["batchnorm_graph", "seed_curves"]
+
+
+def batchnorm_graph():
+    r"""Draw the computational graph of batch normalisation's forward pass.
+
+    Nodes, left to right: the input :math:`x`, the mean :math:`\mu`, the
+    centred :math:`x-\mu`, the variance :math:`\sigma^2`, the reciprocal
+    standard deviation, :math:`\hat x`, and :math:`y = \gamma\hat x + \beta`;
+    each arrow is one local derivative that the backward pass multiplies in.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        A single axes without ticks.
+    """
+    import matplotlib.pyplot as plt
+
+    nodes = {  # name: (x, y, label)
+        "x": (0.0, 1.0, r"$x$"),
+        "mu": (1.4, 2.0, r"$\mu=\frac{1}{m}\sum_i x_i$"),
+        "xc": (2.8, 1.0, r"$x-\mu$"),
+        "var": (4.2, 2.0, r"$\sigma^2=\frac{1}{m}\sum_i (x_i-\mu)^2$"),
+        "istd": (5.6, 2.0, r"$\frac{1}{\sqrt{\sigma^2+\epsilon}}$"),
+        "xhat": (7.0, 1.0, r"$\hat x$"),
+        "y": (8.6, 1.0, r"$y=\gamma\hat x+\beta$"),
+        "gamma": (7.8, 0.1, r"$\gamma$"),
+        "beta": (9.4, 0.1, r"$\beta$"),
+    }
+    edges = [("x", "mu"), ("x", "xc"), ("mu", "xc"), ("xc", "var"), ("var", "istd"),
+             ("xc", "xhat"), ("istd", "xhat"), ("xhat", "y"), ("gamma", "y"), ("beta", "y")]
+    fig, ax = plt.subplots(figsize=(9.5, 3.0))
+    for a, b in edges:
+        (x0, y0, _), (x1, y1, _) = nodes[a], nodes[b]
+        ax.annotate("", xy=(x1, y1), xytext=(x0, y0),
+                    arrowprops=dict(arrowstyle="-|>", color="0.35", shrinkA=16, shrinkB=16, lw=1.2))
+    for name, (x0, y0, label) in nodes.items():
+        param = name in ("gamma", "beta")
+        ax.text(x0, y0, label, ha="center", va="center", fontsize=10,
+                bbox=dict(boxstyle="round,pad=0.35", fc="#fde9c9" if param else "#dbe8f6",
+                          ec="#c07a12" if param else "#2f5f8f"))
+    ax.set_xlim(-0.6, 10.0)
+    ax.set_ylim(-0.4, 2.5)
+    ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def seed_curves(runs, keys, *, titles=None, x_key="epoch", xlabel="epoch"):
+    """Plot training curves over seeds: the mean and the band from the lowest to the highest seed.
+
+    Parameters
+    ----------
+    runs : dict
+        Label (``str``) to a list of histories, one per seed; each history is a
+        ``dict`` of equal-length ``numpy.ndarray`` curves (such as
+        :func:`bnlearn.scratch.fit` returns).
+    keys : sequence of str
+        The curves to plot, one axes each (e.g. ``["train_loss", "test_accuracy"]``).
+    titles : sequence of str, optional
+        Axis titles; the keys by default.
+    x_key : str, default "epoch"
+        The history entry on the horizontal axis.
+    xlabel : str, default "epoch"
+        Its label.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes per key, one line (with its band) per label.
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    if not isinstance(runs, dict) or not runs:
+        raise ValueError(f"seed_curves expects a non-empty dict of label -> list of histories; got {runs!r:.80}")
+    keys = list(keys)
+    titles = list(titles) if titles is not None else keys
+    if len(titles) != len(keys):
+        raise ValueError(f"seed_curves expects one title per key ({len(keys)}); got {len(titles)}")
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.6 * len(keys), 3.4), squeeze=False)
+    for ax, key, title in zip(axes[0], keys, titles):
+        for label, hists in runs.items():
+            curves = np.array([h[key] for h in hists])
+            xs = hists[0][x_key]
+            line, = ax.plot(xs, curves.mean(axis=0), label=f"{label} ({len(hists)} seeds)")
+            ax.fill_between(xs, curves.min(axis=0), curves.max(axis=0), color=line.get_color(), alpha=0.2, lw=0)
+        ax.set_title(title)
+        ax.set_xlabel(xlabel)
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+

@@ -1,0 +1,419 @@
+r"""Batch normalisation in NumPy: the forward pass, the compact backward pass, a layer.
+
+For a mini-batch, batch normalisation (Ioffe and Szegedy, 2015) takes each
+feature (or, for images, each channel) through three steps:
+
+.. math::
+
+    \mu = \frac{1}{m}\sum_{i=1}^m x_i, \qquad
+    \sigma^2 = \frac{1}{m}\sum_{i=1}^m (x_i - \mu)^2, \qquad
+    \hat x_i = \frac{x_i - \mu}{\sqrt{\sigma^2 + \epsilon}}, \qquad
+    y_i = \gamma \hat x_i + \beta,
+
+where the sum runs over the ``m`` values of that feature in the batch: the
+``N`` rows of an ``(N, D)`` input, or the ``N * H * W`` positions of channel
+``c`` of an ``(N, C, H, W)`` input (any number of spatial axes works).
+
+The backward pass uses the compact closed form
+
+.. math::
+
+    \frac{\partial L}{\partial x_i} = \frac{\gamma}{\sqrt{\sigma^2+\epsilon}}
+    \Big(g_i - \frac{1}{m}\sum_j g_j - \hat x_i \frac{1}{m}\sum_j g_j \hat x_j\Big),
+    \qquad g_i = \frac{\partial L}{\partial y_i},
+
+which needs two per-feature sums and one pass over the data, instead of a
+node-by-node walk through the computational graph.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from ._checks import check_array, check_dtype, check_eps, check_positive_int, check_real
+from .layers import Layer
+
+__all__ = ["batchnorm_forward", "batchnorm_backward", "BatchNorm"]
+
+
+# ---------------------------------------------------------------------------
+# Layout: every input is seen as (N, C) or (N, C, S) with S = prod(spatial).
+# ---------------------------------------------------------------------------
+def _layout(x: np.ndarray):
+    """Return ``(view, axes, pshape, m, spec)`` for per-channel statistics of ``x``.
+
+    ``view`` is ``x`` itself for ``(N, D)`` input and ``x.reshape(N, C, S)``
+    otherwise; ``axes`` are the axes the statistics reduce over; per-channel
+    vectors are reshaped to ``pshape`` to broadcast against ``view``; ``m`` is
+    the number of values per channel; ``spec`` is the einsum of a per-channel
+    dot product.
+    """
+    n, c = x.shape[0], x.shape[1]
+    if x.ndim == 2:
+        return x, (0,), (c,), n, "nc,nc->c"
+    s = math.prod(x.shape[2:])
+    return x.reshape(n, c, s), (0, 2), (c, 1), n * s, "ncs,ncs->c"
+
+
+def _expected_shape(c) -> str:
+    return f"(N, {c}) or (N, {c}, *spatial)"
+
+
+def _check_input(x, owner: str, num_features: int | None = None) -> None:
+    check_array(x, "x", owner)
+    if x.ndim < 2:
+        c = "C" if num_features is None else num_features
+        raise ValueError(
+            f"{owner} expects input of shape {_expected_shape(c)}; got {x.ndim}-d input of shape {x.shape}"
+        )
+    if num_features is not None and x.shape[1] != num_features:
+        raise ValueError(
+            f"{owner} expects input of shape {_expected_shape(num_features)} "
+            f"({num_features} features or channels on axis 1); got {x.shape}"
+        )
+    if x.size == 0:
+        raise ValueError(f"{owner} expects a non-empty input; got shape {x.shape}")
+
+
+def _check_affine(gamma, beta, x: np.ndarray, owner: str) -> None:
+    c = x.shape[1]
+    for name, p in (("gamma", gamma), ("beta", beta)):
+        if not isinstance(p, np.ndarray):
+            raise TypeError(f"{owner} expects {name} to be a numpy.ndarray of shape ({c},); got {type(p).__name__}")
+        if p.shape != (c,):
+            raise ValueError(
+                f"{owner} expects {name} of shape ({c},) to match x of shape {x.shape}; got {p.shape}"
+            )
+        if p.dtype != x.dtype:
+            raise TypeError(
+                f"{owner} expects {name} of the same dtype as x ({x.dtype}); got {p.dtype}"
+            )
+
+
+def _check_finite_stats(stat: np.ndarray, owner: str) -> None:
+    bad = ~np.isfinite(stat)
+    if bad.any():
+        idx = np.flatnonzero(bad)
+        shown = ", ".join(str(i) for i in idx[:8]) + (", ..." if idx.size > 8 else "")
+        raise ValueError(
+            f"{owner}: the batch statistics of feature(s) [{shown}] are not finite; "
+            "the input contains NaN or infinite values (or values so large that their sum overflows)"
+        )
+
+
+def _train_forward(x, gamma, beta, eps, owner):
+    """Training-mode forward pass; returns ``(out, cache, mean, var)`` (biased ``var``)."""
+    view, axes, pshape, m, spec = _layout(x)
+    if m < 2:
+        raise ValueError(
+            f"{owner} needs more than one value per feature to estimate a variance in training; "
+            f"got input of shape {x.shape} ({m} value per feature)"
+        )
+    out = np.empty(x.shape, dtype=x.dtype)
+    ov = out.reshape(view.shape)
+    # mu = (1/m) sum_i x_i, per feature
+    mean = view.sum(axis=axes) / x.dtype.type(m)
+    _check_finite_stats(mean, owner)
+    # x - mu, written into the output buffer (no temporary of the input's size)
+    np.subtract(view, mean.reshape(pshape), out=ov)
+    # sigma^2 = (1/m) sum_i (x_i - mu)^2  (the biased variance normalises)
+    with np.errstate(over="ignore"):      # an overflow is reported just below
+        var = np.einsum(spec, ov, ov) / x.dtype.type(m)
+    _check_finite_stats(var, owner)
+    # 1 / sqrt(sigma^2 + eps)
+    inv_std = 1.0 / np.sqrt(var + x.dtype.type(eps))
+    # y = gamma * x_hat + beta = (x - mu) * (gamma / sqrt(sigma^2 + eps)) + beta, in place
+    ov *= (gamma * inv_std).reshape(pshape)
+    ov += beta.reshape(pshape)
+    return out, (x, mean, inv_std, gamma), mean, var
+
+
+def batchnorm_forward(x, gamma, beta, eps=1e-5):
+    r"""Batch-normalise ``x`` with the statistics of the batch (training mode).
+
+    .. math::
+
+        y = \gamma \, \frac{x - \mu}{\sqrt{\sigma^2 + \epsilon}} + \beta,
+
+    with :math:`\mu` and the biased :math:`\sigma^2` computed per feature over
+    the batch (axis 0) and, for ``(N, C, *spatial)`` input, per channel over
+    the batch and the spatial axes.
+
+    Parameters
+    ----------
+    x : numpy.ndarray
+        Input of shape ``(N, D)`` or ``(N, C, *spatial)``, float32 or float64,
+        with more than one value per feature (``N > 1``, or ``N * H * W > 1``).
+    gamma, beta : numpy.ndarray
+        Scale and shift of shape ``(D,)`` or ``(C,)``, of the same dtype as ``x``.
+    eps : float, default 1e-5
+        Added to the variance before the square root; must be ``> 0``.
+
+    Returns
+    -------
+    out : numpy.ndarray
+        Normalised, scaled and shifted input, of the shape and dtype of ``x``.
+    cache : tuple
+        ``(x, mean, inv_std, gamma)``: what :func:`batchnorm_backward` needs and
+        nothing more. ``x`` is held by reference (not copied), so do not modify
+        it in place before the backward pass; ``mean`` and ``inv_std`` (the
+        per-feature :math:`1/\sqrt{\sigma^2+\epsilon}`) have shape ``(D,)``.
+
+    Raises
+    ------
+    TypeError
+        If ``x``, ``gamma`` or ``beta`` is not a float32/float64 array, or
+        their dtypes differ.
+    ValueError
+        If ``x`` has fewer than 2 dimensions, one value per feature, ``gamma``
+        or ``beta`` of the wrong shape, ``eps <= 0``, or NaN or infinite values
+        (the batch statistics are then not finite).
+    """
+    owner = "batchnorm_forward"
+    _check_input(x, owner)
+    _check_affine(gamma, beta, x, owner)
+    eps = check_eps(eps)
+    out, cache, _, _ = _train_forward(x, gamma, beta, eps, owner)
+    return out, cache
+
+
+def _check_cache(cache, owner):
+    if not (isinstance(cache, tuple) and len(cache) == 4 and all(isinstance(a, np.ndarray) for a in cache)):
+        raise TypeError(
+            f"{owner} expects the cache returned by batchnorm_forward, a tuple (x, mean, inv_std, gamma); "
+            f"got {type(cache).__name__}"
+        )
+
+
+def _check_dout(dout, x, owner):
+    check_array(dout, "dout", owner)
+    if dout.shape != x.shape:
+        raise ValueError(f"{owner} expects dout of the forward input's shape {x.shape}; got {dout.shape}")
+    if dout.dtype != x.dtype:
+        raise TypeError(f"{owner} expects dout of the forward input's dtype {x.dtype}; got {dout.dtype}")
+
+
+def _train_backward(dout, cache):
+    x, mean, inv_std, gamma = cache
+    view, axes, pshape, m, spec = _layout(x)
+    g = dout.reshape(view.shape)
+    dx = np.empty(x.shape, dtype=x.dtype)
+    dv = dx.reshape(view.shape)
+    # x - mu, written into the gradient buffer
+    np.subtract(view, mean.reshape(pshape), out=dv)
+    # dbeta = sum_i g_i ;  dgamma = sum_i g_i x_hat_i = (1/sigma) sum_i g_i (x_i - mu)
+    dbeta = g.sum(axis=axes)
+    dgamma = np.einsum(spec, g, dv) * inv_std
+    # dx_i = (gamma/sigma) (g_i - dbeta/m - x_hat_i dgamma/m), with x_hat_i = (x_i - mu)/sigma
+    one_over_m = x.dtype.type(1.0 / m)
+    dv *= (-(inv_std * dgamma) * one_over_m).reshape(pshape)   # - x_hat_i dgamma / m
+    dv += g                                                      # + g_i
+    dv -= (dbeta * one_over_m).reshape(pshape)                   # - dbeta / m
+    dv *= (gamma * inv_std).reshape(pshape)                      # * gamma / sigma
+    return dx, dgamma, dbeta
+
+
+def batchnorm_backward(dout, cache):
+    r"""Gradients of batch normalisation in training mode (the compact form).
+
+    With :math:`g = \partial L / \partial y` and :math:`m` values per feature,
+
+    .. math::
+
+        \frac{\partial L}{\partial \beta} = \sum_i g_i, \qquad
+        \frac{\partial L}{\partial \gamma} = \sum_i g_i \hat x_i, \qquad
+        \frac{\partial L}{\partial x_i} = \frac{\gamma}{\sqrt{\sigma^2+\epsilon}}
+        \Big(g_i - \frac{1}{m}\frac{\partial L}{\partial \beta}
+        - \frac{\hat x_i}{m}\frac{\partial L}{\partial \gamma}\Big).
+
+    Parameters
+    ----------
+    dout : numpy.ndarray
+        Upstream gradient :math:`\partial L/\partial y`, of the shape and dtype
+        of the forward input.
+    cache : tuple
+        The cache returned by :func:`batchnorm_forward`.
+
+    Returns
+    -------
+    dx : numpy.ndarray
+        Gradient with respect to ``x``, shape of ``x``.
+    dgamma, dbeta : numpy.ndarray
+        Gradients with respect to ``gamma`` and ``beta``, shape ``(D,)`` or ``(C,)``.
+
+    Raises
+    ------
+    TypeError
+        If ``cache`` is not the tuple from :func:`batchnorm_forward` or ``dout``
+        is not an array of the input's dtype.
+    ValueError
+        If ``dout`` does not have the input's shape.
+    """
+    owner = "batchnorm_backward"
+    _check_cache(cache, owner)
+    _check_dout(dout, cache[0], owner)
+    return _train_backward(dout, cache)
+
+
+class BatchNorm(Layer):
+    r"""Batch normalisation layer for ``(N, D)`` or ``(N, C, *spatial)`` input.
+
+    In training mode the layer normalises with the batch's statistics
+    (:func:`batchnorm_forward`) and updates running estimates of the population
+    statistics, with PyTorch's conventions:
+
+    .. math::
+
+        \text{running} \leftarrow (1 - \text{momentum})\,\text{running}
+        + \text{momentum}\cdot\text{batch},
+
+    where the running variance is updated with the *unbiased* batch variance
+    :math:`\frac{m}{m-1}\sigma^2` while the normalisation itself uses the
+    biased one. With ``momentum=None`` the running statistics are the
+    cumulative average of the batch statistics (momentum :math:`1/t` at step
+    :math:`t`). In eval mode the layer normalises with the running statistics,
+    a fixed affine map of its input.
+
+    Parameters
+    ----------
+    num_features : int
+        Number of features ``D`` (for ``(N, D)`` input) or channels ``C``.
+    eps : float, default 1e-5
+        Added to the variance before the square root; must be ``> 0``.
+    momentum : float or None, default 0.1
+        Weight of the new batch in the running statistics, in ``[0, 1]``;
+        ``None`` for a cumulative average.
+    dtype : numpy.dtype, default numpy.float32
+        Dtype of the parameters and running statistics (float32 or float64);
+        the input must have the same dtype.
+
+    Attributes
+    ----------
+    params : dict
+        ``{"gamma": ones (C,), "beta": zeros (C,)}``, the learnable scale and shift.
+    grads : dict
+        Their gradients after :meth:`backward`.
+    running_mean, running_var : numpy.ndarray
+        Running estimates of the population mean and (unbiased) variance, shape ``(C,)``.
+    num_batches_tracked : int
+        Number of training batches seen.
+    training : bool
+        ``True`` in training mode (the default), ``False`` after ``eval()``.
+
+    Notes
+    -----
+    A NaN or infinite value in a training batch raises a ``ValueError`` (the
+    batch statistics would be NaN and would poison the running statistics). In
+    eval mode no statistics are computed: NaN or infinite input values simply
+    give NaN or infinite outputs at the same positions.
+    """
+
+    def __init__(self, num_features, eps=1e-5, momentum=0.1, *, dtype=np.float32):
+        super().__init__()
+        self.num_features = check_positive_int(num_features, "num_features")
+        self.eps = check_eps(eps)
+        if momentum is not None:
+            momentum = check_real(momentum, "momentum")
+            if not 0.0 <= momentum <= 1.0:
+                raise ValueError(f"momentum must lie in [0, 1] or be None (cumulative average); got {momentum}")
+        self.momentum = momentum
+        self.dtype = check_dtype("dtype", dtype)
+        c = self.num_features
+        self.params = {"gamma": np.ones(c, self.dtype), "beta": np.zeros(c, self.dtype)}
+        self.running_mean = np.zeros(c, self.dtype)
+        self.running_var = np.ones(c, self.dtype)
+        self.num_batches_tracked = 0
+
+    def __repr__(self) -> str:
+        return f"BatchNorm({self.num_features})"
+
+    @property
+    def gamma(self) -> np.ndarray:
+        """The scale :math:`\\gamma`, shape ``(C,)`` (the array in ``params``)."""
+        return self.params["gamma"]
+
+    @property
+    def beta(self) -> np.ndarray:
+        """The shift :math:`\\beta`, shape ``(C,)`` (the array in ``params``)."""
+        return self.params["beta"]
+
+    def forward(self, x):
+        """Normalise ``x`` of shape ``(N, C)`` or ``(N, C, *spatial)``; returns ``y`` of the same shape.
+
+        Raises
+        ------
+        TypeError
+            If ``x`` is not an array of the layer's dtype.
+        ValueError
+            If ``x`` has the wrong rank or number of features, only one value
+            per feature in training mode, or NaN/infinite values in training mode.
+        """
+        owner = repr(self)
+        _check_input(x, owner, self.num_features)
+        if x.dtype != self.dtype:
+            raise TypeError(
+                f"{owner} holds {self.dtype} parameters; got input of dtype {x.dtype} "
+                f"(convert it with x.astype(numpy.{self.dtype}) or build the layer with dtype=numpy.{x.dtype})"
+            )
+        if self.training:
+            out, cache, mean, var = _train_forward(x, self.gamma, self.beta, self.eps, owner)
+            self._update_running(mean, var, _layout(x)[3])
+            self._cache = ("train", cache)
+            return out
+        view, axes, pshape, m, spec = _layout(x)
+        # eval: y = gamma (x - running_mean) / sqrt(running_var + eps) + beta
+        inv_std = 1.0 / np.sqrt(self.running_var + self.dtype.type(self.eps))
+        out = np.empty(x.shape, dtype=x.dtype)
+        ov = out.reshape(view.shape)
+        np.subtract(view, self.running_mean.reshape(pshape), out=ov)
+        ov *= (self.gamma * inv_std).reshape(pshape)
+        ov += self.beta.reshape(pshape)
+        self._cache = ("eval", (x, self.running_mean.copy(), inv_std, self.gamma.copy()))
+        return out
+
+    def _update_running(self, mean, var, m):
+        self.num_batches_tracked += 1
+        if self.momentum is None:
+            factor = 1.0 / self.num_batches_tracked      # cumulative average
+        else:
+            factor = self.momentum
+        f = self.dtype.type(factor)
+        unbiased = var * self.dtype.type(m / (m - 1))   # m/(m-1) sigma^2
+        # running <- (1 - f) running + f batch
+        self.running_mean *= 1 - f
+        self.running_mean += f * mean
+        self.running_var *= 1 - f
+        self.running_var += f * unbiased
+
+    def backward(self, dout):
+        """Back-propagate ``dout`` (shape of the input); returns ``dx`` and fills ``grads``.
+
+        In training mode this is :func:`batchnorm_backward`. In eval mode the
+        statistics are constants, so ``dx = dout * gamma / sqrt(running_var + eps)``.
+
+        Raises
+        ------
+        ValueError
+            If called before :meth:`forward`, or ``dout`` has the wrong shape.
+        TypeError
+            If ``dout`` is not an array of the input's dtype.
+        """
+        owner = f"{self!r}.backward"
+        mode, cache = self._require_cache(owner)
+        _check_dout(dout, cache[0], owner)
+        if mode == "train":
+            dx, dgamma, dbeta = _train_backward(dout, cache)
+        else:
+            x, mean, inv_std, gamma = cache
+            view, axes, pshape, m, spec = _layout(x)
+            g = dout.reshape(view.shape)
+            dx = np.empty(x.shape, dtype=x.dtype)
+            dv = dx.reshape(view.shape)
+            np.subtract(view, mean.reshape(pshape), out=dv)
+            dbeta = g.sum(axis=axes)                       # sum_i g_i
+            dgamma = np.einsum(spec, g, dv) * inv_std      # sum_i g_i x_hat_i
+            np.multiply(g, (gamma * inv_std).reshape(pshape), out=dv)   # g_i gamma / sigma
+        self.grads = {"gamma": dgamma, "beta": dbeta}
+        return dx
