@@ -283,3 +283,88 @@ def seed_curves(runs, keys, *, titles=None, x_key="epoch", xlabel="epoch"):
     return fig
 
 
+# --------------------------------------------------------------------------
+# Chapter 5: batch norm in PyTorch
+# --------------------------------------------------------------------------
+__all__ += ["running_average_traces", "cost_bars"]
+
+
+def running_average_traces(batch_values, traces, true_value=None, title="Running mean under three conventions"):
+    """Running estimates of a statistic over training batches (chapter 5).
+
+    Parameters
+    ----------
+    batch_values : sequence of float
+        The statistic measured on each batch, drawn as dots.
+    traces : dict of str to sequence of float
+        Label -> the running estimate after each batch (same length).
+    true_value : float or None
+        A horizontal reference line, e.g. the population value.
+    title : str
+        Axes title.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes: batch values as dots, one line per trace.
+    """
+    import matplotlib.pyplot as plt
+
+    if not traces:
+        raise ValueError(f"running_average_traces expects at least one trace; got {traces!r}")
+    fig, ax = plt.subplots(figsize=(6.4, 3.4))
+    steps = range(1, len(batch_values) + 1)
+    ax.plot(steps, batch_values, ".", color="0.6", ms=4, label="batch statistic")
+    for label, trace in traces.items():
+        if len(trace) != len(batch_values):
+            raise ValueError(f"trace {label!r} has {len(trace)} values; expected {len(batch_values)}")
+        ax.plot(steps, trace, lw=1.8, label=label)
+    if true_value is not None:
+        ax.axhline(true_value, color="k", lw=0.8, ls="--", label="population value")
+    ax.set_xlabel("training batch")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def cost_bars(values, ylabel, title, reference=None, reference_label=None):
+    """Horizontal bars comparing one cost (time, bytes) across implementations (chapter 5).
+
+    Parameters
+    ----------
+    values : dict of str to float
+        Implementation -> cost.
+    ylabel : str
+        The quantity and unit, used as the value-axis label.
+    title : str
+        Axes title.
+    reference : float or None
+        A vertical reference line (e.g. the input's size).
+    reference_label : str or None
+        Its legend label.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes of bars.
+    """
+    import matplotlib.pyplot as plt
+
+    if not values:
+        raise ValueError(f"cost_bars expects a non-empty dict; got {values!r}")
+    fig, ax = plt.subplots(figsize=(6.0, 0.55 * len(values) + 1.2))
+    names = list(values)
+    ax.barh(names, [values[n] for n in names], color="tab:blue", alpha=0.8)
+    if reference is not None:
+        ax.axvline(reference, color="k", ls="--", lw=1, label=reference_label)
+        ax.legend(fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel(ylabel)
+    ax.set_title(title)
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+

@@ -1,0 +1,42 @@
+"""Batch normalisation and its relatives as PyTorch modules.
+
+Drop-in replacements for ``torch.nn``'s batch norms whose arithmetic is ours
+(a hand-derived backward in :class:`BatchNormFunction`), the relatives the book
+compares (layer, group, ghost batch norm, batch renorm), synchronised batch
+norm across processes, and folding batch norm into the preceding layer.
+
+Modules:
+
+- ``bnlearn.nn.functional``: :class:`BatchNormFunction`, :func:`batch_norm`
+- ``bnlearn.nn.batchnorm``: :class:`BatchNorm1d`, :class:`BatchNorm2d`, :class:`BatchNorm3d`
+- ``bnlearn.nn.layernorm``, ``bnlearn.nn.groupnorm``: :class:`LayerNorm`, :class:`GroupNorm`
+- ``bnlearn.nn.renorm``: :class:`BatchRenorm1d`, :class:`BatchRenorm2d`
+- ``bnlearn.nn.ghost``: :class:`GhostBatchNorm1d`, :class:`GhostBatchNorm2d`
+- ``bnlearn.nn.sync``: :class:`SyncBatchNorm`, :func:`convert_sync_batchnorm`
+- ``bnlearn.nn.fold``: :func:`fold_batchnorm`
+"""
+from .batchnorm import BatchNorm1d, BatchNorm2d, BatchNorm3d
+from .fold import fold_batchnorm
+from .functional import BatchNormFunction, batch_norm
+from .ghost import GhostBatchNorm1d, GhostBatchNorm2d
+from .groupnorm import GroupNorm
+from .layernorm import LayerNorm
+from .renorm import BatchRenorm1d, BatchRenorm2d
+from .sync import SyncBatchNorm, convert_sync_batchnorm
+
+__all__ = [
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "BatchNorm3d",
+    "batch_norm",
+    "BatchNormFunction",
+    "LayerNorm",
+    "GroupNorm",
+    "BatchRenorm1d",
+    "BatchRenorm2d",
+    "GhostBatchNorm1d",
+    "GhostBatchNorm2d",
+    "SyncBatchNorm",
+    "convert_sync_batchnorm",
+    "fold_batchnorm",
+]

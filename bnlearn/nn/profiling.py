@@ -1,0 +1,223 @@
+r"""Measuring batch-norm implementations: time, memory saved for backward, folding.
+
+Used by ``benchmarks/bench_nn.py`` and chapter 5. Times are medians of
+interleaved repeats (each candidate is timed once per round, so a burst of
+load on a shared machine hits all of them alike); the interesting numbers are
+the *ratios* measured in the same run.
+"""
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Callable, Dict, Optional
+
+import torch
+from torch import nn
+
+__all__ = ["TextbookBatchNorm2d", "saved_tensor_bytes", "time_forward_backward", "time_inference",
+           "small_conv_net"]
+
+
+class TextbookBatchNorm2d(nn.Module):
+    r"""The common textbook batch norm: plain tensor arithmetic that autograd differentiates.
+
+    .. math::
+
+        \mu = \mathrm{mean}(x), \quad \sigma^2 = \mathrm{mean}((x-\mu)^2), \quad
+        y = \gamma \frac{x - \mu}{\sqrt{\sigma^2 + \epsilon}} + \beta
+
+    on ``(N, C, H, W)`` inputs, statistics per channel. Autograd records every
+    intermediate it needs (``x - mu``, its square, ``x_hat``, ...), which is what
+    :class:`~bnlearn.nn.BatchNormFunction` avoids. Training mode only updates
+    running statistics like :class:`~bnlearn.nn.BatchNorm2d`; it exists to be
+    compared with, not to be used.
+
+    Parameters
+    ----------
+    num_features : int
+        :math:`C`.
+    eps : float, default 1e-5
+        Added to the variance.
+    momentum : float, default 0.1
+        Running-average factor.
+    """
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float = 0.1) -> None:
+        super().__init__()
+        self.eps, self.momentum = eps, momentum
+        self.weight = nn.Parameter(torch.ones(num_features))
+        self.bias = nn.Parameter(torch.zeros(num_features))
+        self.register_buffer("running_mean", torch.zeros(num_features))
+        self.register_buffer("running_var", torch.ones(num_features))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalise ``x`` of shape ``(N, C, H, W)``; batch statistics in training."""
+        if self.training:
+            mean = x.mean((0, 2, 3), keepdim=True)                        # mu
+            var = ((x - mean) ** 2).mean((0, 2, 3), keepdim=True)         # sigma^2 (biased)
+            with torch.no_grad():
+                m = x.numel() / x.shape[1]
+                self.running_mean.lerp_(mean.flatten(), self.momentum)
+                self.running_var.lerp_(var.flatten() * m / (m - 1), self.momentum)
+        else:
+            mean = self.running_mean.view(1, -1, 1, 1)
+            var = self.running_var.view(1, -1, 1, 1)
+        x_hat = (x - mean) / torch.sqrt(var + self.eps)                   # x_hat
+        return self.weight.view(1, -1, 1, 1) * x_hat + self.bias.view(1, -1, 1, 1)
+
+
+def saved_tensor_bytes(module: nn.Module, x: torch.Tensor) -> Dict[str, int]:
+    """Bytes of the tensors autograd saves for backward during ``module(x)``.
+
+    Counted with :func:`torch.autograd.graph.saved_tensors_hooks`; a tensor
+    saved twice (same storage) counts once.
+
+    Parameters
+    ----------
+    module : torch.nn.Module
+        The layer to run (in its current train/eval mode).
+    x : torch.Tensor
+        The input; it is made to require a gradient.
+
+    Returns
+    -------
+    dict
+        ``{"total": bytes, "input_sized": bytes in tensors with as many elements
+        as x, "count": number of distinct tensors}``.
+    """
+    seen: Dict[tuple, int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        key = (t.untyped_storage().data_ptr(), t.storage_offset(), tuple(t.shape), t.dtype)
+        seen[key] = t.numel() * t.element_size()
+        return t
+
+    x = x.detach().requires_grad_(True)
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        module(x)
+    big = sum(b for (_, _, shape, dtype), b in seen.items()
+              if torch.Size(shape).numel() >= x.numel())
+    return {"total": sum(seen.values()), "input_sized": big, "count": len(seen)}
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def time_forward_backward(modules: Dict[str, nn.Module], shape=(64, 64, 32, 32), repeats: int = 15,
+                          warmup: int = 2, threads: Optional[int] = None, device="cpu",
+                          dtype=torch.float32, seed: int = 0) -> Dict[str, float]:
+    """Median seconds of one forward + backward of each module, timed interleaved.
+
+    Parameters
+    ----------
+    modules : dict of str to torch.nn.Module
+        The candidates (moved to ``device``/``dtype``; in training mode).
+    shape : tuple of int
+        Input shape ``(N, C, H, W)``.
+    repeats, warmup : int
+        Timed and untimed rounds; each round runs every module once.
+    threads : int or None
+        ``torch.set_num_threads`` for the measurement (restored after); ``None``
+        keeps the current setting.
+    device, dtype, seed
+        Where and in what precision the seeded input lives.
+
+    Returns
+    -------
+    dict of str to float
+        Median seconds per module.
+    """
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        dev = torch.device(device)
+        gen = torch.Generator().manual_seed(seed)
+        x = torch.randn(shape, generator=gen, dtype=dtype).to(dev).requires_grad_(True)
+        g = torch.randn(shape, generator=gen, dtype=dtype).to(dev)
+        mods = {k: m.to(device=dev, dtype=dtype).train() for k, m in modules.items()}
+        times: Dict[str, list] = {k: [] for k in mods}
+        for r in range(warmup + repeats):
+            for k, m in mods.items():
+                x.grad = None
+                _sync(dev)
+                t0 = time.perf_counter()
+                m(x).backward(g)
+                _sync(dev)
+                if r >= warmup:
+                    times[k].append(time.perf_counter() - t0)
+        return {k: statistics.median(v) for k, v in times.items()}
+    finally:
+        torch.set_num_threads(before)
+
+
+def time_inference(models: Dict[str, nn.Module], x: torch.Tensor, repeats: int = 15, warmup: int = 2,
+                   threads: Optional[int] = None) -> Dict[str, float]:
+    """Median seconds of an eval-mode, no-grad forward of each model on ``x``, timed interleaved.
+
+    Parameters
+    ----------
+    models : dict of str to torch.nn.Module
+        The candidates (put in eval mode).
+    x : torch.Tensor
+        The input batch.
+    repeats, warmup : int
+        Timed and untimed rounds.
+    threads : int or None
+        ``torch.set_num_threads`` during the measurement (``None``: unchanged).
+
+    Returns
+    -------
+    dict of str to float
+        Median seconds per model.
+    """
+    before = torch.get_num_threads()
+    if threads is not None:
+        torch.set_num_threads(threads)
+    try:
+        times: Dict[str, list] = {k: [] for k in models}
+        with torch.no_grad():
+            for r in range(warmup + repeats):
+                for k, m in models.items():
+                    m.eval()
+                    _sync(x.device)
+                    t0 = time.perf_counter()
+                    m(x)
+                    _sync(x.device)
+                    if r >= warmup:
+                        times[k].append(time.perf_counter() - t0)
+        return {k: statistics.median(v) for k, v in times.items()}
+    finally:
+        torch.set_num_threads(before)
+
+
+def small_conv_net(norm: Callable[[int], nn.Module], widths=(16, 32, 64), num_classes: int = 10,
+                   in_channels: int = 1, seed: int = 0) -> nn.Sequential:
+    """A small conv net, ``[Conv3x3 -> norm -> ReLU] * len(widths) -> pool -> Linear``.
+
+    Parameters
+    ----------
+    norm : callable
+        ``norm(channels)`` builds the normalisation layer (e.g. ``BatchNorm2d``).
+    widths : tuple of int
+        Channels of the successive convolutions.
+    num_classes, in_channels : int
+        Output classes and input channels.
+    seed : int
+        Seed of the initial weights.
+
+    Returns
+    -------
+    torch.nn.Sequential
+        Expects ``(N, in_channels, H, W)``; returns ``(N, num_classes)`` logits.
+    """
+    torch.manual_seed(seed)
+    layers: list = []
+    c = in_channels
+    for w in widths:
+        layers += [nn.Conv2d(c, w, 3, padding=1), norm(w), nn.ReLU()]
+        c = w
+    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, num_classes)]
+    return nn.Sequential(*layers)
