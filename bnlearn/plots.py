@@ -284,8 +284,104 @@ def seed_curves(runs, keys, *, titles=None, x_key="epoch", xlabel="epoch"):
 
 
 # --------------------------------------------------------------------------
-# Chapter 5: batch norm in PyTorch
+# Chapter 6: training speed
 # --------------------------------------------------------------------------
+__all__ += ["percentile_bands", "accuracy_vs_lr"]
+
+
+def percentile_bands(panels, *, xlabel="training step", ylabel="input to the sigmoid"):
+    """Percentiles of one unit's input over training, one panel per network.
+
+    Draws the median as a line and the band between the lower and the upper
+    percentile, the way Ioffe and Szegedy's Figure 1(b, c) shows the 15th,
+    50th and 85th percentiles of a sigmoid's input.
+
+    Parameters
+    ----------
+    panels : dict
+        Title (``str``) to a ``dict`` with ``"steps"`` (shape ``(T,)``) and
+        ``"low"``, ``"median"``, ``"high"`` (each shape ``(T,)``).
+    xlabel, ylabel : str
+        Axis labels.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes per panel, sharing the vertical axis.
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    if not isinstance(panels, dict) or not panels:
+        raise ValueError(f"percentile_bands expects a non-empty dict of title -> curves; got {panels!r:.80}")
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 3.4), sharey=True, squeeze=False)
+    for ax, (title, p) in zip(axes[0], panels.items()):
+        steps = np.asarray(p["steps"])
+        ax.fill_between(steps, p["low"], p["high"], alpha=0.25, lw=0, label="15th to 85th percentile")
+        ax.plot(steps, p["median"], lw=1.5, label="median")
+        ax.set_title(title)
+        ax.set_xlabel(xlabel)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel(ylabel)
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def accuracy_vs_lr(lrs, accuracies, *, threshold=None, marks=None, ylabel="test accuracy"):
+    """Accuracy after a fixed budget of steps against the learning rate (log axis).
+
+    Parameters
+    ----------
+    lrs : numpy.ndarray
+        Learning rates, shape ``(L,)``.
+    accuracies : dict
+        Label (``str``) to an array of shape ``(S, L)``: one row per seed; NaN
+        marks a rate that was not run. The line is the mean over the seeds
+        that ran, the band spans their lowest and highest value.
+    threshold : float, optional
+        A horizontal dotted line (e.g. the accuracy that counts as "trains").
+    marks : dict, optional
+        Text (``str``) to ``(lr, accuracy)`` points to annotate, e.g. the
+        settings a tutorial used.
+    ylabel : str
+        Label of the vertical axis.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        A single axes.
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    lrs = np.asarray(lrs, dtype=float)
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    for label, acc in accuracies.items():
+        acc = np.atleast_2d(np.asarray(acc, dtype=float))
+        if acc.shape[1] != len(lrs):
+            raise ValueError(f"accuracies[{label!r}] must have shape (S, {len(lrs)}); got {acc.shape}")
+        ran = ~np.all(np.isnan(acc), axis=0)
+        mean = np.nanmean(acc[:, ran], axis=0)
+        line, = ax.semilogx(lrs[ran], mean, "-o", ms=4, label=f"{label} ({acc.shape[0]} seeds)")
+        ax.fill_between(lrs[ran], np.nanmin(acc[:, ran], axis=0), np.nanmax(acc[:, ran], axis=0),
+                        color=line.get_color(), alpha=0.2, lw=0)
+    if threshold is not None:
+        ax.axhline(threshold, color="gray", ls=":", lw=1)
+    for text, (x, y) in (marks or {}).items():
+        ax.annotate(text, (x, y), xytext=(8, -14), textcoords="offset points", fontsize=8,
+                    arrowprops=dict(arrowstyle="-", color="0.4", lw=0.8))
+        ax.plot([x], [y], "k*", ms=9)
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel(ylabel)
+    ax.set_ylim(0, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+# --- chapter 5 (bnlearn.nn) ---
 __all__ += ["running_average_traces", "cost_bars"]
 
 
@@ -368,3 +464,132 @@ def cost_bars(values, ylabel, title, reference=None, reference_label=None):
     return fig
 
 
+# --------------------------------------------------------------------------
+# Chapters 2 and 3: signal propagation, internal covariate shift
+# --------------------------------------------------------------------------
+__all__ += ["layer_profiles", "stage_comparison", "covariate_shift_scatter"]
+
+
+def layer_profiles(panels, *, ylabel, log=True, xlabel="hidden layer"):
+    """One line per set-up of a per-layer quantity against depth, one panel per group.
+
+    Parameters
+    ----------
+    panels : dict
+        Panel title (``str``) to a ``dict`` of set-up name (``str``) to a
+        sequence of per-layer values (length ``L``, input side first).
+    ylabel : str
+        Vertical axis label.
+    log : bool, default True
+        Logarithmic vertical axis (zeros and NaNs are left out of the lines).
+    xlabel : str, default "hidden layer"
+        Horizontal axis label.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes per panel.
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    if not isinstance(panels, dict) or not panels:
+        raise ValueError(f"layer_profiles expects a non-empty dict of title -> curves; got {panels!r:.80}")
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.4 * len(panels), 3.5), squeeze=False)
+    for ax, (title, curves) in zip(axes[0], panels.items()):
+        for name, values in curves.items():
+            v = np.asarray(values, dtype=float)
+            layers = np.arange(1, len(v) + 1)
+            keep = np.isfinite(v) & (v > 0) if log else np.isfinite(v)
+            ax.plot(layers[keep], v[keep], marker="o", ms=3, lw=1.2, label=name)
+        if log:
+            ax.set_yscale("log")
+        ax.set_title(title)
+        ax.set_xlabel(xlabel)
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel(ylabel)
+    axes[0][-1].legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+def stage_comparison(summary, keys, *, titles=None, variants=("plain", "bn")):
+    """Measurements without and with BN at each learning rate and stage, with seed intervals.
+
+    Parameters
+    ----------
+    summary : dict
+        ``"lr=LR, step=T"`` (``str``) to a ``dict`` of key to
+        ``{variant: {"mean", "low", "high"}}``, as the ``summary`` of
+        :func:`bnlearn.experiments.ics.probe_training`.
+    keys : sequence of str
+        Quantities to draw, one panel each.
+    titles : dict, optional
+        Key to panel title.
+    variants : tuple of str, default ("plain", "bn")
+        The networks compared.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        One axes per key; the horizontal axis lists the (learning rate, step) cells.
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    cells = list(summary)
+    if not cells:
+        raise ValueError("stage_comparison expects a non-empty summary")
+    fig, axes = plt.subplots(1, len(keys), figsize=(4.3 * len(keys), 3.6), squeeze=False)
+    x = np.arange(len(cells))
+    width = 0.8 / len(variants)
+    for ax, key in zip(axes[0], keys):
+        for k, v in enumerate(variants):
+            m = np.array([summary[c][key][v]["mean"] for c in cells], dtype=float)
+            lo = np.array([summary[c][key][v]["low"] for c in cells], dtype=float)
+            hi = np.array([summary[c][key][v]["high"] for c in cells], dtype=float)
+            err = np.vstack([np.clip(m - lo, 0, None), np.clip(hi - m, 0, None)])
+            ax.bar(x + (k - (len(variants) - 1) / 2) * width, m, width, yerr=err, capsize=2,
+                   label="BN" if v == "bn" else v)
+        ax.set_xticks(x, [c.replace(", ", "\n") for c in cells], fontsize=7)
+        ax.set_title((titles or {}).get(key, key))
+        ax.grid(alpha=0.3, axis="y")
+    axes[0][0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def covariate_shift_scatter(demo):
+    """Training slice and shifted test points of :func:`bnlearn.experiments.ics.covariate_shift_demo`,
+    with the true boundary and the fitted linear one.
+
+    Parameters
+    ----------
+    demo : dict
+        The demo's output (``x_train``, ``y_train``, ``x_test``, ``y_test``, ``w``, ``b``).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Two axes: training data, shifted test data.
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, axes = plt.subplots(1, 2, figsize=(8.4, 3.6), sharex=True, sharey=True)
+    t = np.linspace(-3, 3, 200)
+    w, b = np.asarray(demo["w"]), float(demo["b"])
+    for ax, (xs, ys, title) in zip(axes, ((demo["x_train"], demo["y_train"], "training inputs"),
+                                          (demo["x_test"], demo["y_test"], "shifted test inputs"))):
+        xs, ys = np.asarray(xs), np.asarray(ys)
+        ax.scatter(xs[:, 0], xs[:, 1], c=ys, cmap="coolwarm", s=8, alpha=0.7)
+        ax.plot(t, t ** 2 / 3 - 1, "k-", lw=1.2, label="true boundary")
+        if abs(w[1]) > 1e-12:
+            ax.plot(t, -(w[0] * t + b) / w[1], "k--", lw=1.2, label="learned boundary")
+        ax.set_ylim(-3, 3)
+        ax.set_title(title)
+        ax.set_xlabel("$x_1$")
+    axes[0].set_ylabel("$x_2$")
+    axes[0].legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,128 @@
+"""Noise that shifts a layer's input distribution on purpose (Santurkar et al., 2018).
+
+To test whether batch norm helps by keeping layer inputs stable, Santurkar et
+al. add noise with a non-zero mean and a non-unit variance *after* every batch
+norm layer, redrawn at every step, so the next layer sees a distribution that
+moves all the time. :class:`CovariateNoise` is that noise; :func:`noisy_mlp`
+builds Ioffe and Szegedy's MLP (:func:`bnlearn.models.paper_mlp`) with it.
+"""
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .. import models
+
+__all__ = ["CovariateNoise", "noisy_mlp", "VARIANTS"]
+
+#: Network variants of the noisy-BN experiment, as name -> (batch norm?, noise?).
+VARIANTS = {"plain": (False, False), "bn": (True, False), "noisy-bn": (True, True), "noisy-plain": (False, True)}
+
+
+def _range(name, value, low_ok=None):
+    if (not isinstance(value, tuple | list) or len(value) != 2
+            or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value) or value[0] > value[1]):
+        raise ValueError(f"{name} must be a pair (low, high) of numbers with low <= high; got {value!r}")
+    return float(value[0]), float(value[1])
+
+
+class CovariateNoise(nn.Module):
+    r"""Time-varying, non-zero-mean, non-unit-variance noise, in training mode only.
+
+    At every forward pass in training mode, fresh per-unit values
+    :math:`m_j \sim U(m_{lo}, m_{hi})` and :math:`s_j \sim U(s_{lo}, s_{hi})`
+    are drawn and
+
+    .. math:: y_{ij} = s_j\, x_{ij} + m_j + \sigma\, \epsilon_{ij},
+              \qquad \epsilon_{ij} \sim \mathcal N(0, 1).
+
+    In eval mode the layer is the identity. Draws use torch's global RNG.
+
+    Parameters
+    ----------
+    num_features : int
+        Units ``D``; input shape ``(N, D)``.
+    mean_range : tuple of float, default (-1.0, 1.0)
+        Range of the per-unit shift :math:`m_j`.
+    scale_range : tuple of float, default (0.5, 1.5)
+        Range of the per-unit scale :math:`s_j`.
+    sample_std : float, default 0.1
+        :math:`\sigma` of the per-sample noise.
+    """
+
+    def __init__(self, num_features: int, mean_range=(-1.0, 1.0), scale_range=(0.5, 1.5),
+                 sample_std: float = 0.1):
+        super().__init__()
+        if isinstance(num_features, bool) or not isinstance(num_features, int) or num_features < 1:
+            raise ValueError(f"num_features must be a positive int; got {num_features!r}")
+        if isinstance(sample_std, bool) or not isinstance(sample_std, int | float) or sample_std < 0:
+            raise ValueError(f"sample_std must be a number >= 0; got {sample_std!r}")
+        self.num_features = num_features
+        self.mean_range = _range("mean_range", mean_range)
+        self.scale_range = _range("scale_range", scale_range)
+        self.sample_std = float(sample_std)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Apply the noise (training mode) or pass ``x`` through (eval mode)."""
+        if x.dim() != 2 or x.shape[1] != self.num_features:
+            raise ValueError(f"CovariateNoise({self.num_features}) expects input of shape "
+                             f"(N, {self.num_features}); got {tuple(x.shape)}")
+        if not self.training:
+            return x
+        m = torch.empty(self.num_features, dtype=x.dtype, device=x.device).uniform_(*self.mean_range)  # m_j
+        s = torch.empty(self.num_features, dtype=x.dtype, device=x.device).uniform_(*self.scale_range)  # s_j
+        return s * x + m + self.sample_std * torch.randn_like(x)      # s_j x_ij + m_j + sigma eps_ij
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_features}, mean_range={self.mean_range}, scale_range={self.scale_range}, "
+                f"sample_std={self.sample_std}")
+
+
+def noisy_mlp(variant: str, *, seed: int | None = None, in_features: int = 64, **noise) -> nn.Sequential:
+    """Ioffe and Szegedy's MLP in one of the four :data:`VARIANTS`.
+
+    ``"plain"`` and ``"bn"`` are :func:`~bnlearn.models.paper_mlp` without and
+    with batch norm. ``"noisy-bn"`` puts a :class:`CovariateNoise` after every
+    batch norm (between it and the sigmoid); ``"noisy-plain"`` puts it after
+    every hidden linear layer of the plain network, the same place.
+
+    Parameters
+    ----------
+    variant : str
+        One of ``"plain"``, ``"bn"``, ``"noisy-bn"``, ``"noisy-plain"``.
+    seed : int, optional
+        Seed of the initial weights (the same seed gives the same weights
+        with and without noise).
+    in_features : int, default 64
+        Pixels per image.
+    **noise
+        Passed to :class:`CovariateNoise`.
+
+    Returns
+    -------
+    torch.nn.Sequential
+        With ``activation_indices`` marking the sigmoids.
+    """
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown variant {variant!r}; expected one of {tuple(VARIANTS)}")
+    batchnorm, noisy = VARIANTS[variant]
+    base = models.paper_mlp(batchnorm, in_features=in_features, seed=seed)
+    if not noisy:
+        return base
+    layers = list(base)
+    out: list[nn.Module] = []
+    for i, layer in enumerate(layers):
+        out.append(layer)
+        nxt = layers[i + 1] if i + 1 < len(layers) else None
+        if isinstance(nxt, nn.Sigmoid):          # right before each nonlinearity
+            out.append(CovariateNoise(_width(layer), **noise))
+    model = nn.Sequential(*out)
+    model.activation_indices = [i for i, m in enumerate(model) if isinstance(m, nn.Sigmoid)]
+    return model
+
+
+def _width(layer: nn.Module) -> int:
+    """Output width of a linear or batch-norm layer."""
+    if isinstance(layer, nn.Linear):
+        return layer.out_features
+    return layer.num_features

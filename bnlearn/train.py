@@ -1,0 +1,331 @@
+"""The training loop every experiment of the book runs on.
+
+:func:`train` runs mini-batch training for a number of steps (or epochs),
+evaluates on the test set in eval mode every ``eval_every`` steps and returns a
+:class:`History`. The same model initialisation and seed give the same History
+(on CPU; CUDA kernels may differ in the last bits).
+"""
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+
+from .data import Dataset, iterate_batches
+
+__all__ = ["History", "train", "evaluate", "OPTIMIZERS"]
+
+#: Optimizer names :func:`train` accepts (or pass a callable, see there).
+OPTIMIZERS = ("sgd", "momentum", "adam")
+
+
+@dataclass
+class History:
+    """What one training run recorded.
+
+    Attributes
+    ----------
+    step_loss : list of float
+        Training loss of every step's mini-batch, length ``steps``.
+    eval_steps : list of int
+        Steps after which the test set was evaluated (0 is before training).
+    eval_accuracy, eval_loss : list of float
+        Test accuracy in [0, 1] and mean cross-entropy at ``eval_steps``.
+    eval_time : list of float
+        Seconds spent in training steps (evaluation excluded) up to each of
+        ``eval_steps``.
+    train_seconds : float
+        Seconds spent in training steps in total.
+    steps : int
+        Steps actually run (fewer than asked when training diverged).
+    diverged : bool
+        Whether a training loss became NaN or infinite (training then stops).
+    probes : dict
+        ``name -> list of float``, the values the ``probe`` returned at each of
+        ``eval_steps``.
+    """
+
+    step_loss: list = field(default_factory=list)
+    eval_steps: list = field(default_factory=list)
+    eval_accuracy: list = field(default_factory=list)
+    eval_loss: list = field(default_factory=list)
+    eval_time: list = field(default_factory=list)
+    train_seconds: float = 0.0
+    steps: int = 0
+    diverged: bool = False
+    probes: dict = field(default_factory=dict)
+
+    @property
+    def seconds_per_step(self) -> float:
+        """Mean seconds per training step, ``train_seconds / steps``."""
+        return self.train_seconds / self.steps if self.steps else math.nan
+
+    @property
+    def final_accuracy(self) -> float:
+        """Test accuracy at the last evaluation."""
+        return self.eval_accuracy[-1]
+
+    def steps_to_reach(self, accuracy: float) -> int | None:
+        """First evaluated step whose test accuracy is at least ``accuracy``.
+
+        Parameters
+        ----------
+        accuracy : float
+            Target in [0, 1].
+
+        Returns
+        -------
+        int or None
+            The step, or None when no evaluation reached the target.
+        """
+        if isinstance(accuracy, bool) or not isinstance(accuracy, int | float) or not 0 <= accuracy <= 1:
+            raise ValueError(f"accuracy must be a number in [0, 1]; got {accuracy!r}")
+        for step, acc in zip(self.eval_steps, self.eval_accuracy):
+            if acc >= accuracy:
+                return step
+        return None
+
+    def to_dict(self) -> dict:
+        """The History as plain Python types (JSON-serialisable)."""
+        return asdict(self)
+
+
+def _device(device) -> torch.device:
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, TypeError) as exc:
+        raise ValueError(f"device must be 'cpu', 'cuda', 'cuda:N' or a torch.device; got {device!r}") from exc
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} asked for CUDA, but torch.cuda.is_available() is False")
+    if dev.type not in ("cpu", "cuda"):
+        raise ValueError(f"device must be a CPU or CUDA device; got {device!r}")
+    return dev
+
+
+def _make_optimizer(optimizer, params, lr, momentum, weight_decay) -> torch.optim.Optimizer:
+    if callable(optimizer) and not isinstance(optimizer, str):
+        opt = optimizer(params)
+        if not isinstance(opt, torch.optim.Optimizer):
+            raise TypeError(f"optimizer callable must return a torch.optim.Optimizer; got {type(opt).__name__}")
+        return opt
+    if optimizer == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    if optimizer == "momentum":
+        return torch.optim.SGD(params, lr=lr, momentum=momentum or 0.9, weight_decay=weight_decay)
+    if optimizer == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    raise ValueError(f"unknown optimizer {optimizer!r}; expected one of {OPTIMIZERS} or a callable params -> Optimizer")
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, chunk: int = 2048) -> tuple[float, float]:
+    """Accuracy and mean cross-entropy of ``model`` on ``(x, y)``, in chunks.
+
+    The model is evaluated in whatever mode it is in; :func:`train` puts it in
+    eval mode first.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Maps ``(n, ...)`` inputs to ``(n, K)`` logits.
+    x : torch.Tensor
+        Inputs of shape ``(N, ...)``.
+    y : torch.Tensor
+        Integer labels of shape ``(N,)``.
+    chunk : int, default 2048
+        Examples per forward pass.
+
+    Returns
+    -------
+    tuple of float
+        ``(accuracy, loss)`` with accuracy :math:`\\frac1N\\sum_i [\\arg\\max_k z_{ik} = y_i]`
+        and loss :math:`-\\frac1N\\sum_i \\log \\mathrm{softmax}(z_i)_{y_i}`.
+    """
+    correct, loss = 0.0, 0.0
+    for start in range(0, len(x), chunk):
+        logits = model(x[start:start + chunk])
+        yb = y[start:start + chunk]
+        correct += (logits.argmax(1) == yb).sum().item()
+        loss += nn.functional.cross_entropy(logits, yb, reduction="sum").item()
+    return correct / len(x), loss / len(x)
+
+
+def _check_count(name, value):
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise TypeError(f"{name} must be an int; got {value!r}")
+    if value < 1:
+        raise ValueError(f"{name} must be >= 1; got {value}")
+
+
+def train(model: nn.Module, data: Dataset, *, steps: int | None = None, epochs: int | None = None,
+          batch_size: int = 60, optimizer="sgd", lr: float = 0.01, momentum: float = 0.0,
+          weight_decay: float = 0.0, seed: int = 0, eval_every: int = 100, device="cpu",
+          progress: bool = True, desc: str | None = None,
+          probe: Callable[[nn.Module], Mapping[str, float]] | None = None,
+          stop_on_divergence: bool = True, num_threads: int | None = None) -> History:
+    """Train ``model`` on ``data`` with mini-batch cross-entropy.
+
+    Each step draws the next batch of a seeded shuffle
+    (:func:`bnlearn.data.iterate_batches`, ``drop_last=True``), computes
+    :math:`L = -\\frac1B\\sum_i \\log \\mathrm{softmax}(f(x_i))_{y_i}` and takes one
+    optimizer step. Every ``eval_every`` steps (and before the first and after
+    the last) the whole test set is evaluated in eval mode.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Maps images ``(B, C, H, W)`` to logits ``(B, K)``; moved to ``device``.
+    data : Dataset
+        Training and test data (see :mod:`bnlearn.data`).
+    steps, epochs : int, optional
+        Length of training; give exactly one. An epoch is
+        ``len(x_train) // batch_size`` steps.
+    batch_size : int, default 60
+        Examples per step.
+    optimizer : str or callable, default "sgd"
+        ``"sgd"`` (plain, or with ``momentum``), ``"momentum"`` (SGD with
+        momentum 0.9 unless ``momentum`` is set), ``"adam"``, or a callable
+        ``params -> torch.optim.Optimizer`` (then ``lr``, ``momentum`` and
+        ``weight_decay`` are not used).
+    lr : float, default 0.01
+        Learning rate, positive.
+    momentum, weight_decay : float, default 0.0
+        Passed to the optimizer.
+    seed : int, default 0
+        Seeds the batch order and torch's RNG during training (dropout); the
+        global RNG state is restored afterwards.
+    eval_every : int, default 100
+        Steps between evaluations.
+    device : str or torch.device, default "cpu"
+        ``"cuda"`` runs on the GPU when one is available (else ValueError).
+    progress : bool, default True
+        Show a tqdm progress bar (``tqdm.auto``, so a widget in notebooks).
+    desc : str, optional
+        Label of the progress bar.
+    probe : callable, optional
+        ``probe(model) -> {name: float}``, called after each evaluation with
+        the model in eval mode and gradients off; the values are collected in
+        ``History.probes``.
+    stop_on_divergence : bool, default True
+        Stop when the training loss is NaN or infinite (``History.diverged``).
+    num_threads : int, optional
+        CPU threads torch may use during this call (restored afterwards); None
+        leaves ``torch.get_num_threads()`` as it is. Tiny networks run faster
+        with 1: their operations are too small to split, and a thread pool
+        that shares busy cores spends its time waiting.
+
+    Returns
+    -------
+    History
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
+    if not isinstance(data, Dataset):
+        raise TypeError(f"data must be a bnlearn.data.Dataset; got {type(data).__name__}")
+    if (steps is None) == (epochs is None):
+        raise ValueError(f"give exactly one of steps and epochs; got steps={steps!r}, epochs={epochs!r}")
+    for name, value in (("steps", steps), ("epochs", epochs), ("batch_size", batch_size),
+                        ("eval_every", eval_every)):
+        _check_count(name, value)
+    if batch_size > len(data.x_train):
+        raise ValueError(f"batch_size must be at most the {len(data.x_train)} training examples; got {batch_size}")
+    if isinstance(lr, bool) or not isinstance(lr, int | float) or not lr > 0 or not math.isfinite(lr):
+        raise ValueError(f"lr must be a positive finite number; got {lr!r}")
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
+        raise TypeError(f"seed must be an int; got {seed!r}")
+    if not isinstance(progress, bool):
+        raise TypeError(f"progress must be True or False; got {progress!r}")
+    if probe is not None and not callable(probe):
+        raise TypeError(f"probe must be a callable model -> dict or None; got {probe!r}")
+    _check_count("num_threads", num_threads)
+    dev = _device(device)
+    if steps is None:
+        steps = epochs * (len(data.x_train) // batch_size)
+
+    if progress:
+        from tqdm.auto import tqdm  # a widget in notebooks, text in a terminal
+    else:
+        from tqdm import tqdm  # disabled below; tqdm.auto would warn without ipywidgets
+
+    model.to(dev)
+    opt = _make_optimizer(optimizer, model.parameters(), lr, momentum, weight_decay)
+    # The data stay whole tensors on the device; a batch is one indexing op.
+    x_tr = torch.from_numpy(np.ascontiguousarray(data.x_train)).to(dev)
+    y_tr = torch.from_numpy(np.ascontiguousarray(data.y_train)).to(dev)
+    x_te = torch.from_numpy(np.ascontiguousarray(data.x_test)).to(dev)
+    y_te = torch.from_numpy(np.ascontiguousarray(data.y_test)).to(dev)
+    batches = iterate_batches(x_tr, y_tr, batch_size, seed=int(seed), epochs=None)
+    losses = torch.empty(steps, device=dev)
+    hist = History()
+
+    def record_eval(step, elapsed):
+        model.eval()
+        acc, loss = evaluate(model, x_te, y_te)
+        hist.eval_steps.append(step)
+        hist.eval_accuracy.append(acc)
+        hist.eval_loss.append(loss)
+        hist.eval_time.append(elapsed)
+        if probe is not None:
+            with torch.no_grad():
+                values = probe(model)
+            for key, value in values.items():
+                hist.probes.setdefault(key, []).append(float(value))
+        model.train()
+
+    fork_devices = [dev] if dev.type == "cuda" else []
+    threads_before = torch.get_num_threads()
+    if num_threads is not None:
+        torch.set_num_threads(int(num_threads))
+    try:
+        _loop(model, opt, batches, losses, steps, eval_every, seed, dev, hist, record_eval,
+              progress, desc, stop_on_divergence, fork_devices, tqdm)
+    finally:
+        torch.set_num_threads(threads_before)
+    return hist
+
+
+def _loop(model, opt, batches, losses, steps, eval_every, seed, dev, hist, record_eval,
+          progress, desc, stop_on_divergence, fork_devices, tqdm):
+    """The step loop of :func:`train` (fills ``hist`` in place)."""
+    with torch.random.fork_rng(devices=fork_devices), \
+            tqdm(total=steps, disable=not progress, desc=desc, leave=False) as bar:
+        torch.manual_seed(int(seed))
+        elapsed = 0.0
+        record_eval(0, elapsed)
+        done = 0
+        model.train()
+        while done < steps:
+            chunk = min(eval_every, steps - done)
+            t0 = time.perf_counter()
+            for i in range(done, done + chunk):
+                xb, yb = next(batches)
+                loss = nn.functional.cross_entropy(model(xb), yb)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                losses[i] = loss.detach()
+            if dev.type == "cuda":
+                torch.cuda.synchronize(dev)
+            elapsed += time.perf_counter() - t0
+            done += chunk
+            bar.update(chunk)
+            finite = bool(torch.isfinite(losses[done - chunk:done]).all())
+            if not finite and stop_on_divergence:
+                bad = int((~torch.isfinite(losses[done - chunk:done])).nonzero()[0]) + done - chunk
+                hist.diverged = True
+                done = bad + 1
+                break
+            record_eval(done, elapsed)
+            bar.set_postfix(loss=f"{losses[done - 1].item():.3f}", acc=f"{hist.eval_accuracy[-1]:.3f}")
+    hist.step_loss = losses[:done].tolist()
+    hist.steps = done
+    hist.train_seconds = elapsed
+    if hist.diverged:
+        record_eval(done, elapsed)

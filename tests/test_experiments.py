@@ -1,0 +1,140 @@
+"""Tests of bnlearn.experiments: the registry, results, and chapter 6's experiments at tiny sizes."""
+import json
+import math
+
+import numpy as np
+import pytest
+
+from bnlearn import experiments
+from bnlearn.experiments import Result, mean_interval
+
+TINY_FIG1 = dict(steps=30, seeds=2, eval_every=10, target=0.3, lr=2.0)
+
+
+def test_registry_lists_chapter6():
+    assert {"seed-cnn", "paper-fig1", "lr-sweep"} <= set(experiments.names())
+    assert experiments.describe("paper-fig1").startswith("Ioffe and Szegedy's Figure 1")
+    assert experiments.get("lr-sweep") is experiments.speed.lr_sweep
+
+
+def test_registry_errors():
+    with pytest.raises(ValueError, match="unknown experiment 'nope'; known experiments: .*paper-fig1"):
+        experiments.get("nope")
+    with pytest.raises(TypeError, match="experiment name must be a string; got 3"):
+        experiments.get(3)
+    with pytest.raises(ValueError, match="lower-case words joined by hyphens; got 'Bad Name'"):
+        experiments.register("Bad Name")
+    with pytest.raises(ValueError, match="'paper-fig1' is already registered by bnlearn.experiments.speed"):
+        experiments.register("paper-fig1")(lambda **kw: None)
+
+
+def test_run_argument_errors():
+    with pytest.raises(ValueError, match=r"scale must be one of \('book', 'full'\); got 'huge'"):
+        experiments.run("paper-fig1", scale="huge")
+    with pytest.raises(ValueError, match=r"dataset must be one of \('digits', 'mnist'\); got 'cifar'"):
+        experiments.run("paper-fig1", dataset="cifar")
+    with pytest.raises(TypeError, match="seed must be an int; got '1'"):
+        experiments.run("paper-fig1", seed="1")
+    with pytest.raises(ValueError, match="seed must be >= 0; got -1"):
+        experiments.run("paper-fig1", seed=-1)
+    with pytest.raises(TypeError, match="progress must be True or False; got 'no'"):
+        experiments.run("paper-fig1", progress="no")
+    with pytest.raises(TypeError, match=r"paper-fig1 got unknown setting\(s\) \['stepz'\]; its settings are"):
+        experiments.run("paper-fig1", stepz=3)
+    with pytest.raises(TypeError, match="paper-fig1 setting 'steps' must be like its default 1500; got 'many'"):
+        experiments.run("paper-fig1", steps="many")
+    with pytest.raises(ValueError, match="paper-fig1 needs seeds >= 1; got 0"):
+        experiments.run("paper-fig1", seeds=0)
+    with pytest.raises(ValueError, match=r"paper-fig1: target must be an accuracy in \(0, 1\); got 1.5"):
+        experiments.run("paper-fig1", target=1.5, steps=1)
+    with pytest.raises(ValueError, match=r"tutorial's rate for with BN \(0.01\) must be among lrs \[0.1\]"):
+        experiments.run("seed-cnn", lrs=(0.1,))
+
+
+def test_mean_interval():
+    r = mean_interval([1.0, 2.0, 3.0])
+    # t_{0.975, 2} = 4.3027, s = 1, n = 3: half-width 4.3027 / sqrt(3)
+    assert r["mean"] == 2.0 and r["n"] == 3
+    assert r["high"] - 2.0 == pytest.approx(4.302653 / math.sqrt(3), rel=1e-5)
+    one = mean_interval([0.5])
+    assert one["low"] == -math.inf and one["high"] == math.inf
+    with pytest.raises(ValueError, match=r"needs a non-empty 1-d sequence; got shape \(0,\)"):
+        mean_interval([])
+    with pytest.raises(ValueError, match=r"needs finite values; got \[1.0, nan\]"):
+        mean_interval([1.0, float("nan")])
+    with pytest.raises(ValueError, match=r"confidence must lie in \(0, 1\); got 95"):
+        mean_interval([1.0, 2.0], confidence=95)
+
+
+def test_result_json_and_save(tmp_path):
+    r = Result("demo", params={"x": (1, 2)}, summary={"a": np.float32(0.5), "b": float("nan")},
+               data={"arr": np.arange(3), "flag": np.bool_(True)})
+    d = json.loads(r.to_json())
+    assert d == {"name": "demo", "params": {"x": [1, 2]}, "summary": {"a": 0.5, "b": None},
+                 "data": {"arr": [0, 1, 2], "flag": True}}
+    assert [p.name for p in r.save(tmp_path / "out")] == ["demo.json"]
+
+
+def _without_timing(result):
+    d = result.to_dict()
+    for runs in d["data"].get("runs", {}).values():
+        for run in runs:
+            run.pop("train_seconds")
+    for key in ("step_cost_ratio", "seconds_per_step"):
+        d["summary"].pop(key, None)
+    return d
+
+
+def test_paper_fig1_tiny_is_deterministic_and_consistent(tmp_path):
+    a = experiments.run("paper-fig1", seed=1, **TINY_FIG1)
+    b = experiments.run("paper-fig1", seed=1, **TINY_FIG1)
+    assert _without_timing(a) == _without_timing(b)
+    s = a.summary
+    assert a.params["seed_values"] == [1, 2] and a.params["target"] == 0.3
+    for label in ("with BN", "without BN"):
+        runs = a.data["runs"][label]
+        assert len(runs) == 2 and runs[0]["eval_steps"] == [0, 10, 20, 30]
+        assert all(len(r["p15"]) == 4 and all(p15 <= p50 <= p85 for p15, p50, p85 in zip(r["p15"], r["p50"], r["p85"]))
+                   for r in runs)
+        assert s["steps_to_target"][label] == [
+            next((st for st, acc in zip(r["eval_steps"], r["eval_accuracy"]) if acc >= 0.3), None) for r in runs]
+    if s["fraction_of_steps"] is not None:
+        pairs = [(b_, p) for b_, p in zip(s["steps_to_target"]["with BN"], s["steps_to_target"]["without BN"])
+                 if b_ is not None and p is not None]
+        assert s["fraction_of_steps"]["values"] == [b_ / p for b_, p in pairs]
+    assert s["step_cost_ratio"]["n"] == 2
+    files = [p.name for p in a.save(tmp_path)]
+    assert files == ["paper-fig1.json", "paper-fig1-accuracy.png", "paper-fig1-sigmoid-input.png"]
+    assert json.loads((tmp_path / "paper-fig1.json").read_text())["summary"]["target"] == 0.3
+
+
+def test_paper_fig1_bn_reaches_the_target_first():
+    # The chapter's claim at a small size: with lr 2, BN gets to 80% well before the plain network.
+    r = experiments.run("paper-fig1", steps=300, seeds=1, eval_every=10, target=0.8)
+    bn, plain = r.summary["steps_to_target"]["with BN"][0], r.summary["steps_to_target"]["without BN"][0]
+    assert bn is not None and bn <= 100
+    assert plain is None or plain > 2 * bn
+
+
+def test_lr_sweep_tiny(tmp_path):
+    r = experiments.run("lr-sweep", steps=60, seeds=1, lrs=(0.25, 64.0, 128.0, 256.0), eval_every=20,
+                        threshold=0.5, stop_after=2, depth=2, width=32)
+    acc = r.data["final_accuracy"]
+    for label in ("with BN", "without BN"):
+        row = acc[label][0]
+        assert len(row) == 4
+        assert row[0] is not None and row[0] >= 0.5  # lr 0.25 trains both
+        assert row[3] is None  # after two failures in a row (64, 128) the largest rate is skipped
+        assert r.summary["largest_lr"][label] == [0.25]
+    assert r.summary["lr_ratio"] == [1.0]
+    assert [p.name for p in r.save(tmp_path)] == ["lr-sweep.json", "lr-sweep-accuracy-vs-lr.png"]
+
+
+def test_seed_cnn_tiny(tmp_path):
+    r = experiments.run("seed-cnn", steps=10, seeds=2, lrs=(0.001, 0.01), eval_every=10)
+    acc = {k: np.array(v) for k, v in r.data["final_accuracy"].items()}
+    assert acc["with BN"].shape == (2, 2)
+    gap = acc["with BN"][:, 1] - acc["without BN"][:, 0]
+    assert r.summary["article"]["gap"]["values"] == pytest.approx(gap.tolist())
+    assert r.summary["same_lr_gap"]["0.01"]["mean"] == pytest.approx((acc["with BN"][:, 1] - acc["without BN"][:, 1]).mean())
+    assert [p.name for p in r.save(tmp_path)] == ["seed-cnn.json", "seed-cnn-accuracy-vs-lr.png"]

@@ -1,0 +1,141 @@
+"""Tests of bnlearn.train: determinism, History, evaluation, divergence, errors."""
+import numpy as np
+import pytest
+import torch
+
+from bnlearn import data, models, train
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return data.load_digits()
+
+
+def test_same_seed_same_history(digits):
+    runs = [train.train(models.paper_mlp(True, seed=3), digits, steps=30, lr=1.0, seed=5,
+                        eval_every=10, progress=False) for _ in range(2)]
+    a, b = runs
+    assert a.step_loss == b.step_loss and a.eval_accuracy == b.eval_accuracy
+    c = train.train(models.paper_mlp(True, seed=3), digits, steps=30, lr=1.0, seed=6, eval_every=10, progress=False)
+    assert c.step_loss != a.step_loss
+
+
+def test_history_contents(digits):
+    h = train.train(models.paper_mlp(True, seed=0), digits, steps=25, lr=1.0, eval_every=10, progress=False)
+    assert h.steps == 25 and len(h.step_loss) == 25
+    assert h.eval_steps == [0, 10, 20, 25]
+    assert len(h.eval_accuracy) == len(h.eval_loss) == len(h.eval_time) == 4
+    assert all(0 <= a <= 1 for a in h.eval_accuracy)
+    assert h.eval_time == sorted(h.eval_time) and h.train_seconds == h.eval_time[-1] > 0
+    assert h.eval_accuracy[-1] > h.eval_accuracy[0]  # 25 steps at lr 1 already learn
+    assert h.seconds_per_step == pytest.approx(h.train_seconds / 25)
+    d = h.to_dict()
+    assert d["eval_steps"] == h.eval_steps and d["diverged"] is False
+
+
+def test_evaluation_matches_manual_eval_mode(digits):
+    model = models.paper_mlp(True, seed=0)
+    h = train.train(model, digits, steps=12, lr=0.5, eval_every=12, progress=False)
+    model.eval()
+    with torch.no_grad():
+        logits = model(torch.from_numpy(digits.x_test))
+    acc = (logits.argmax(1).numpy() == digits.y_test).mean()
+    assert h.final_accuracy == pytest.approx(acc)
+
+
+def test_epochs_and_batch_order(digits):
+    h = train.train(models.paper_mlp(False, seed=0), digits, epochs=2, batch_size=100, progress=False, eval_every=50)
+    assert h.steps == 2 * (len(digits.x_train) // 100)
+
+
+def test_steps_to_reach():
+    h = train.History(eval_steps=[0, 10, 20], eval_accuracy=[0.1, 0.6, 0.9])
+    assert h.steps_to_reach(0.6) == 10 and h.steps_to_reach(0.95) is None and h.steps_to_reach(0.0) == 0
+    with pytest.raises(ValueError, match=r"accuracy must be a number in \[0, 1\]; got 95"):
+        h.steps_to_reach(95)
+
+
+def test_probe_is_recorded(digits):
+    calls = []
+
+    def probe(model):
+        calls.append(model.training)
+        return {"w": model[1].weight.abs().mean()}
+
+    h = train.train(models.paper_mlp(True, seed=0), digits, steps=20, lr=1.0, eval_every=10, progress=False, probe=probe)
+    assert calls == [False, False, False]  # called in eval mode after each evaluation
+    assert len(h.probes["w"]) == 3 and all(isinstance(v, float) for v in h.probes["w"])
+
+
+def test_divergence_stops_training(digits):
+    h = train.train(models.deep_mlp(4, 50, seed=0), digits, steps=200, lr=64.0, eval_every=20, progress=False)
+    assert h.diverged and h.steps < 200
+    assert not np.isfinite(h.step_loss[-1])
+    assert len(h.step_loss) == h.steps
+
+
+def test_optimizers_and_callable(digits):
+    for opt in ("sgd", "momentum", "adam"):
+        h = train.train(models.paper_mlp(True, seed=0), digits, steps=5, optimizer=opt, lr=0.01,
+                        eval_every=5, progress=False)
+        assert h.steps == 5
+    h = train.train(models.paper_mlp(True, seed=0), digits, steps=5, eval_every=5, progress=False,
+                    optimizer=lambda p: torch.optim.RMSprop(p, lr=1e-3))
+    assert h.steps == 5
+
+
+def test_num_threads_is_restored(digits):
+    before = torch.get_num_threads()
+    train.train(models.paper_mlp(True, seed=0), digits, steps=3, eval_every=3, progress=False, num_threads=1)
+    assert torch.get_num_threads() == before
+
+
+def test_progress_bar_runs(digits, capsys):
+    h = train.train(models.paper_mlp(True, seed=0), digits, steps=3, eval_every=3, progress=True, desc="unit")
+    assert h.steps == 3
+    assert "unit" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_matches_cpu_roughly(digits):
+    cpu = train.train(models.paper_mlp(True, seed=0), digits, steps=20, lr=0.5, eval_every=20, progress=False)
+    gpu = train.train(models.paper_mlp(True, seed=0), digits, steps=20, lr=0.5, eval_every=20, progress=False,
+                      device="cuda")
+    assert abs(cpu.final_accuracy - gpu.final_accuracy) < 0.05
+
+
+def test_train_errors(digits):
+    m = models.paper_mlp(True, seed=0)
+    with pytest.raises(ValueError, match="give exactly one of steps and epochs; got steps=None, epochs=None"):
+        train.train(m, digits)
+    with pytest.raises(ValueError, match="give exactly one of steps and epochs; got steps=3, epochs=1"):
+        train.train(m, digits, steps=3, epochs=1)
+    with pytest.raises(ValueError, match="steps must be >= 1; got 0"):
+        train.train(m, digits, steps=0)
+    with pytest.raises(TypeError, match="batch_size must be an int; got 6.0"):
+        train.train(m, digits, steps=1, batch_size=6.0)
+    with pytest.raises(ValueError, match="batch_size must be at most the 1347 training examples; got 5000"):
+        train.train(m, digits, steps=1, batch_size=5000)
+    with pytest.raises(ValueError, match="lr must be a positive finite number; got -1"):
+        train.train(m, digits, steps=1, lr=-1)
+    with pytest.raises(ValueError, match="unknown optimizer 'lbfgs'"):
+        train.train(m, digits, steps=1, optimizer="lbfgs", progress=False)
+    with pytest.raises(TypeError, match="optimizer callable must return a torch.optim.Optimizer; got int"):
+        train.train(m, digits, steps=1, optimizer=lambda p: 3, progress=False)
+    with pytest.raises(TypeError, match="model must be a torch.nn.Module; got str"):
+        train.train("net", digits, steps=1)
+    with pytest.raises(TypeError, match=r"data must be a bnlearn.data.Dataset; got tuple"):
+        train.train(m, (1, 2), steps=1)
+    with pytest.raises(TypeError, match="seed must be an int; got 0.5"):
+        train.train(m, digits, steps=1, seed=0.5)
+    with pytest.raises(TypeError, match="progress must be True or False; got 1"):
+        train.train(m, digits, steps=1, progress=1)
+    with pytest.raises(TypeError, match="probe must be a callable"):
+        train.train(m, digits, steps=1, probe=3)
+    with pytest.raises(ValueError, match="device must be 'cpu', 'cuda', 'cuda:N' or a torch.device; got 'gpu'"):
+        train.train(m, digits, steps=1, device="gpu")
+    with pytest.raises(ValueError, match="num_threads must be >= 1; got 0"):
+        train.train(m, digits, steps=1, num_threads=0)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match=r"device 'cuda' asked for CUDA, but torch.cuda.is_available\(\) is False"):
+            train.train(m, digits, steps=1, device="cuda")
