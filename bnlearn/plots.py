@@ -464,6 +464,138 @@ def cost_bars(values, ylabel, title, reference=None, reference_label=None):
     return fig
 
 
+# --------------------------------------------------------------------------- chapter 7: regularisation
+__all__ += ["noise_vs_batch_size", "paired_intervals", "accuracy_vs_test_batch"]
+
+
+def noise_vs_batch_size(batch_sizes, variances, flip_rate):
+    """Left: variance of one example's outputs across random batch-mates against
+    the batch size (log-log, with a :math:`1/B` guide); right: how often its
+    predicted class changes.
+
+    Parameters
+    ----------
+    batch_sizes : sequence of int
+        :math:`B`, length ``n``.
+    variances : dict
+        ``label -> sequence of n variances`` (e.g. normalised value, logits).
+    flip_rate : sequence of float
+        Fraction of draws whose prediction differs from the population one, length ``n``.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    b = np.asarray(batch_sizes, dtype=float)
+    fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(9, 3.4))
+    for label, v in variances.items():
+        ax1.loglog(b, v, "o-", label=label)
+    first = np.asarray(next(iter(variances.values())), dtype=float)
+    ax1.loglog(b, first[0] * b[0] / b, "k--", lw=1, label=r"$\propto 1/B$")   # guide through the first point
+    ax1.set_xlabel("batch size $B$")
+    ax1.set_ylabel("variance across batch-mates")
+    ax1.legend(fontsize=8)
+    ax1.grid(alpha=0.3, which="both")
+    ax2.semilogx(b, flip_rate, "o-", color="C3")
+    ax2.set_xlabel("batch size $B$")
+    ax2.set_ylabel("predicted class changes")
+    ax2.set_ylim(bottom=0)
+    ax2.grid(alpha=0.3)
+    for ax in (ax1, ax2):
+        ax.set_xticks(b)
+        ax.set_xticklabels([str(int(v)) for v in b])
+        ax.minorticks_off()
+    fig.tight_layout()
+    return fig
+
+
+def paired_intervals(panels, *, xlabel="difference (percentage points)", scale=100.0):
+    """Forest plot of paired differences: one row per comparison, the mean with its
+    95% interval, and a line at zero; a row whose interval crosses zero is grey.
+
+    Parameters
+    ----------
+    panels : dict
+        ``title -> {label: interval}`` where an interval is a dict with
+        ``"mean"``, ``"low"`` and ``"high"`` (as from
+        :func:`bnlearn.experiments.regularisation.paired_difference`).
+    xlabel : str
+        Label of the horizontal axes.
+    scale : float, default 100.0
+        Factor applied to the values (100 turns fractions into percentage points).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    rows_max = max(len(rows) for rows in panels.values())
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.6 * len(panels), 1.3 + 0.45 * rows_max), squeeze=False)
+    for ax, (title, rows) in zip(axes[0], panels.items()):
+        labels = list(rows)
+        for i, label in enumerate(labels):
+            iv = rows[label]
+            m, lo, hi = (scale * iv[k] for k in ("mean", "low", "high"))
+            color = "C0" if (lo > 0 or hi < 0) else "0.6"
+            ax.errorbar(m, i, xerr=[[m - lo], [hi - m]], fmt="o", color=color, capsize=3)
+        ax.axvline(0, color="k", lw=0.8)
+        ax.set_yticks(range(len(labels)))
+        ax.set_yticklabels(labels)
+        ax.invert_yaxis()
+        ax.set_xlabel(xlabel)
+        ax.set_title(title, fontsize=10)
+        ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def accuracy_vs_test_batch(batch_sizes, batch, ema, population, *, scale=100.0):
+    """Test accuracy when test batches are normalised with their own statistics, against
+    the test batch size, with the running (EMA) and population statistics as bands.
+
+    Parameters
+    ----------
+    batch_sizes : sequence of int
+        Test batch sizes, length ``n``.
+    batch : sequence of dict
+        ``n`` intervals (``"mean"``, ``"low"``, ``"high"``) of the accuracy with batch statistics.
+    ema, population : dict
+        Intervals of the accuracy with running and with population statistics.
+    scale : float, default 100.0
+        Factor applied to accuracies (100 for percent).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    b = np.asarray(batch_sizes, dtype=float)
+    mean = scale * np.array([iv["mean"] for iv in batch])
+    lo = scale * np.array([iv["low"] for iv in batch])
+    hi = scale * np.array([iv["high"] for iv in batch])
+    fig, ax = plt.subplots(figsize=(6.4, 3.6))
+    ax.semilogx(b, mean, "o-", color="C0", label="statistics of the test batch")
+    ax.fill_between(b, lo, hi, color="C0", alpha=0.2)
+    for iv, color, label in ((ema, "C1", "running (EMA) statistics"), (population, "C2", "population statistics")):
+        ax.axhspan(scale * iv["low"], scale * iv["high"], color=color, alpha=0.3)
+        ax.axhline(scale * iv["mean"], color=color, lw=1.2, label=label)
+    ax.set_xticks(b)
+    ax.set_xticklabels([str(int(v)) for v in b])
+    ax.minorticks_off()
+    ax.set_xlabel("test batch size")
+    ax.set_ylabel("test accuracy (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 # --------------------------------------------------------------------------
 # Chapters 2 and 3: signal propagation, internal covariate shift
 # --------------------------------------------------------------------------
