@@ -7,6 +7,9 @@
 * :func:`deep_mlp`: a plain stack of ``depth`` hidden layers of ``width`` units,
   with or without normalisation, for the signal-propagation experiments.
 
+Batch norm is the book's own :class:`bnlearn.nn.BatchNorm1d` (a drop-in for
+``torch.nn.BatchNorm1d``: same arguments and ``state_dict``, our backward).
+
 Every builder takes an optional ``seed``: with it, the initial weights depend
 on that seed only (the global torch RNG is left untouched).
 """
@@ -17,8 +20,9 @@ import contextlib
 import torch
 from torch import nn
 
-# The one place where the models pick their batch-norm classes.
-from torch.nn import BatchNorm1d as _BatchNorm1d
+# The one place where the models pick their batch-norm class: the book's own
+# (bnlearn.nn, a drop-in for torch.nn.BatchNorm1d with a hand-written backward).
+from .nn import BatchNorm1d as _BatchNorm1d
 
 __all__ = ["seed_cnn", "paper_mlp", "deep_mlp", "ACTIVATIONS", "NORMS"]
 
@@ -111,7 +115,8 @@ def seed_cnn(batchnorm: bool, *, input_shape=(1, 8, 8), num_classes: int = 10,
     Parameters
     ----------
     batchnorm : bool
-        Insert a ``BatchNorm1d`` between Flatten and the first dense layer.
+        Insert a :class:`bnlearn.nn.BatchNorm1d` between Flatten and the
+        first dense layer.
     input_shape : tuple of int, default (1, 8, 8)
         ``(C, H, W)`` of one image; ``H`` and ``W`` must be at least 8.
     num_classes : int, default 10

@@ -3,11 +3,12 @@ import pytest
 import torch
 from torch import nn
 
+import bnlearn.nn as bnn
 from bnlearn import models
 
 
 def _bn_layers(model):
-    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    return [m for m in model.modules() if isinstance(m, bnn.BatchNorm1d)]
 
 
 @pytest.mark.parametrize("shape, flat", [((1, 8, 8), 64), ((1, 28, 28), 64 * 11 * 11), ((3, 10, 12), 64 * 2 * 3)])
@@ -35,6 +36,28 @@ def test_paper_mlp_structure():
     assert [type(m).__name__ for m in plain] == ["Flatten"] + ["Linear", "Sigmoid"] * 3 + ["Linear"]
     assert plain(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
     assert all(m.bias is not None for m in plain if isinstance(m, nn.Linear))
+
+
+@pytest.mark.parametrize("build", [
+    lambda: models.seed_cnn(True, seed=0),
+    lambda: models.paper_mlp(True, seed=0),
+    lambda: models.deep_mlp(3, 16, norm="batch", seed=0),
+])
+def test_models_use_the_books_batch_norm_as_a_drop_in(build):
+    model = build()
+    assert _bn_layers(model)
+    assert not [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    # Swapping in torch.nn's BatchNorm1d with the same state gives the same network.
+    twin = build()
+    for i, m in enumerate(twin):
+        if isinstance(m, bnn.BatchNorm1d):
+            twin[i] = nn.BatchNorm1d(m.num_features)
+    twin.load_state_dict(model.state_dict())
+    x = torch.randn(16, 1, 8, 8)
+    for mode in ("train", "eval"):
+        getattr(model, mode)(), getattr(twin, mode)()
+        torch.testing.assert_close(model(x), twin(x))
+    torch.testing.assert_close(model.state_dict(), twin.state_dict())
 
 
 def test_paper_mlp_small_gaussian_weights():
