@@ -16,8 +16,8 @@ Batch norm keeps the members apart too: viewing ``(B, S, D)`` as ``(B, S D)``,
 one :class:`bnlearn.nn.BatchNorm1d` of :math:`S D` features takes per-feature
 statistics over the batch axis only, which are exactly member :math:`s`'s
 batch statistics of feature :math:`d`. Ghost batch norm
-(:class:`bnlearn.nn.GhostBatchNorm1d`) splits the batch axis the same way for
-every member. The training loss is the sum of the members' mean losses,
+(:class:`bnlearn.nn.GhostBatchNorm1d`, which normalises all its ghost batches
+in one call) splits the batch axis the same way for every member. The training loss is the sum of the members' mean losses,
 
 .. math::
 
@@ -36,9 +36,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .nn import BatchNorm1d, batch_norm
-from .nn.functional import batch_moments, update_running
-from .nn.ghost import GhostBatchNorm1d
+from .nn import BatchNorm1d, GhostBatchNorm1d
 
 __all__ = ["ParallelLinear", "MemberNorm", "EnsembleMLP", "member_batches", "train_members",
            "member_accuracy", "NORMS"]
@@ -157,37 +155,8 @@ class MemberNorm(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, S, D)`` -> ``(B, S, D)``."""
         _check_members_input("MemberNorm", x, self.members, self.features)
-        b, sd = x.shape[0], self.members * self.features
-        flat = x.reshape(b, sd)
-        if not isinstance(self.bn, GhostBatchNorm1d) or not self.bn.training:
-            return self.bn(flat).view(b, self.members, self.features)
-        return self._ghost(flat).view(b, self.members, self.features)
-
-    def _ghost(self, flat: torch.Tensor) -> torch.Tensor:
-        r"""Ghost batch norm in training mode with one normalisation call instead of one per ghost batch.
-
-        Gives the numbers of :class:`bnlearn.nn.GhostBatchNorm1d` (ghost batch
-        :math:`k` is rows :math:`kv, \dots, kv + v - 1`; the running statistics
-        are updated with the average of the ghost means and biased variances),
-        but the ``(B, F)`` input is viewed as ``(v, (B/v) F)``, so that every
-        column is one feature of one ghost batch, and normalised in one call.
-        """
-        bn, (b, f) = self.bn, flat.shape
-        v = bn.virtual_batch_size
-        if b % v:
-            raise ValueError(f"MemberNorm with virtual_batch_size={v} needs a batch size that {v} divides; "
-                             f"got a batch of {b}")
-        g = b // v
-        cols = flat.view(g, v, f).transpose(0, 1).reshape(v, g * f)      # column (k, j): feature j of ghost k
-        if bn.track_running_stats:
-            factor = bn._update_factor()
-            with torch.no_grad():
-                mean, var = batch_moments(cols)                             # per ghost and feature, (g F,)
-                update_running(bn.running_mean, bn.running_var, mean.view(g, f).mean(0),
-                               var.view(g, f).mean(0), v, factor)           # average over the ghosts
-        x_hat = batch_norm(cols, None, None, None, None, True, 0.0, bn.eps)  # (x - mu_k) / sqrt(var_k + eps)
-        x_hat = x_hat.view(v, g, f).transpose(0, 1).reshape(b, f)
-        return x_hat * bn.weight + bn.bias                                  # gamma x_hat + beta
+        b = x.shape[0]
+        return self.bn(x.reshape(b, self.members * self.features)).view(b, self.members, self.features)
 
 
 class EnsembleMLP(nn.Sequential):

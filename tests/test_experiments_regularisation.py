@@ -1,6 +1,7 @@
 """Chapter 7: the ensemble trainer, precise BN, and the four regularisation experiments (tiny settings)."""
 from __future__ import annotations
 
+import copy
 import json
 import math
 
@@ -13,8 +14,8 @@ from bnlearn import experiments
 from bnlearn.data import load_digits
 from bnlearn.ensemble import EnsembleMLP, MemberNorm, ParallelLinear, member_accuracy, member_batches, train_members
 from bnlearn.experiments import regularisation as R
-from bnlearn.nn import BatchNorm1d
-from bnlearn.precise_bn import batchnorm_layers, precise_bn
+from bnlearn.nn import BatchNorm1d, BatchNorm2d, batchnorm_layers, precise_bn
+from bnlearn.nn.profiling import small_conv_net
 
 TINY = {"seeds": 3, "train_size": 48, "width": 8, "depth": 2, "batch_size": 8, "steps": 6}
 
@@ -294,6 +295,25 @@ def test_batch_statistics_with_one_example_ignore_the_input(digits):
     assert acc_all.shape == (2,) and np.all(acc_all > acc1)
     with pytest.raises(ValueError, match=r"batch_size must be an int in 1..450; got 0"):
         R.batch_statistics_accuracy(model, d["x_test"], d["y_test"], 0)
+
+
+
+def test_batch_statistics_accuracy_on_a_conv_net(digits):
+    net = small_conv_net(BatchNorm2d, widths=(4,), seed=0)            # Conv -> BN -> ReLU -> pool -> Linear
+    with torch.no_grad():
+        net[1].bias.copy_(torch.tensor([0.5, -1.0, 2.0, 0.3]))
+    x, y = torch.as_tensor(digits.x_test[:40]), torch.as_tensor(digits.y_test[:40])
+    before = net[1].running_var.clone()
+    acc = R.batch_statistics_accuracy(net, x, y, 40)                   # one batch: all 40 images
+    with torch.no_grad():
+        manual = (copy.deepcopy(net).train()(x).argmax(1) == y).double().mean().item()
+    assert acc.shape == (1,) and acc[0] == pytest.approx(manual)
+    torch.testing.assert_close(net[1].running_var, before)            # the model itself is untouched
+    # Batches of one: BN outputs beta_c at every pixel, so every image gets the class of ReLU(beta).
+    with torch.no_grad():
+        cls = net[5](net[1].bias.relu()[None]).argmax(1)                # pool of a constant map is the constant
+    acc1 = R.batch_statistics_accuracy(net, x, y, 1)
+    assert acc1[0] == pytest.approx((y == cls).double().mean().item())
 
 
 # --------------------------------------------------------------------------- the experiments

@@ -221,3 +221,28 @@ def test_fold_leaves_unfoldable_batchnorm():
 def test_fold_rejects_non_module():
     with pytest.raises(TypeError, match="expects a torch.nn.Module; got list"):
         bnn.fold_batchnorm([nn.Linear(2, 2)])
+
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("cls,shape", [(bnn.GhostBatchNorm1d, (12, 3, 5)), (bnn.GhostBatchNorm2d, (8, 3, 2, 3))])
+def test_ghost_affine_and_gradients_match_one_batchnorm_per_ghost_batch(device, cls, shape):
+    dtype, v = torch.float64, 4
+    m = cls(3, v, device=device, dtype=dtype)
+    with torch.no_grad():
+        m.weight.copy_(randn((3,), dtype, device, 5, 0.5, 1.0))
+        m.bias.copy_(randn((3,), dtype, device, 6))
+    x = randn(shape, dtype, device, 0, 2.0, 1.0).requires_grad_(True)
+    x_ref = x.detach().clone().requires_grad_(True)
+    g = randn(shape, dtype, device, 1)
+    y = m(x)
+    y.backward(g)
+    # Reference: each ghost batch through torch's batch norm on its own, the affine parameters shared.
+    w = m.weight.detach().clone().requires_grad_(True)
+    b = m.bias.detach().clone().requires_grad_(True)
+    y_ref = torch.cat([nn.functional.batch_norm(c, None, None, w, b, True, 0.0, m.eps) for c in x_ref.split(v)])
+    y_ref.backward(g)
+    close(y, y_ref, dtype)
+    close(x.grad, x_ref.grad, dtype)
+    close(m.weight.grad, w.grad, dtype)                                # summed over the ghost batches
+    close(m.bias.grad, b.grad, dtype)

@@ -17,7 +17,7 @@ test it:
 ``eval-statistics``
     Evaluating with batch statistics at test batch sizes from 1 upward,
     against the running (EMA) statistics and population statistics computed
-    after training (:func:`bnlearn.precise_bn.precise_bn`).
+    after training (:func:`bnlearn.nn.precise_bn`).
 
 Statistical design: every comparison trains many independent networks
 (:mod:`bnlearn.ensemble` trains them side by side) and is paired by seed:
@@ -38,7 +38,7 @@ import torch
 from .. import data as _data
 from ..ensemble import EnsembleMLP, member_accuracy, train_members
 from ..models import deep_mlp
-from ..precise_bn import batchnorm_layers, precise_bn
+from ..nn import batchnorm_layers, precise_bn
 from ..train import train
 from . import Result, mean_interval, register, resolve_settings
 
@@ -417,6 +417,13 @@ def bn_vs_dropout(*, seed: int = 0, scale: str = "book", dataset: str = "digits"
 
 # --------------------------------------------------------------------------- eval-statistics
 
+def _shift_only(bn: torch.nn.Module, inp: torch.Tensor) -> torch.Tensor:
+    """A batch-norm layer's output for a batch of one: :math:`\\beta_c` everywhere (0 without a shift)."""
+    if bn.bias is None:
+        return torch.zeros_like(inp)
+    return bn.bias.view([1, -1] + [1] * (inp.dim() - 2)).expand_as(inp).clone()  # beta_c at every (n, c, ...)
+
+
 @torch.no_grad()
 def batch_statistics_accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int,
                               seed: int = 0) -> np.ndarray:
@@ -433,10 +440,11 @@ def batch_statistics_accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.
     Parameters
     ----------
     model : torch.nn.Module
-        An :class:`~bnlearn.ensemble.EnsembleMLP` without dropout (or any
-        network mapping ``(n, F)`` to ``(n, K)`` logits).
+        An :class:`~bnlearn.ensemble.EnsembleMLP` without dropout, or any
+        network without dropout mapping ``(n, ...)`` inputs to ``(n, K)``
+        logits (a convolutional one included).
     x : torch.Tensor
-        ``(N, F)`` test inputs.
+        ``(N, F)`` test inputs for an ensemble, ``(N, ...)`` otherwise.
     y : torch.Tensor
         ``(N,)`` labels.
     batch_size : int
@@ -456,7 +464,7 @@ def batch_statistics_accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.
     for _, bn in batchnorm_layers(net):
         bn.momentum = 0.0                                   # r <- (1 - 0) r + 0 s: running stats untouched
         if batch_size == 1:
-            bn.forward = (lambda inp, bn=bn: bn.bias.expand_as(inp).clone())   # x_hat = 0 -> beta
+            bn.forward = (lambda inp, bn=bn: _shift_only(bn, inp))             # x_hat = 0 -> beta
     order = torch.from_numpy(np.random.default_rng([int(seed), 13]).permutation(len(x)))
     keep = order[:len(x) - len(x) % batch_size]
     xs, ys = x[keep], y[keep]
@@ -481,7 +489,7 @@ def eval_statistics(*, seed: int = 0, scale: str = "book", dataset: str = "digit
     Each is then evaluated (1) with the statistics of its test batch, for
     each of ``test_batch_sizes``; (2) with its running (EMA) statistics;
     (3) with population statistics of its own training set computed after
-    training (:func:`bnlearn.precise_bn.precise_bn`). The summary pairs
+    training (:func:`bnlearn.nn.precise_bn`). The summary pairs
     population against EMA, and each batch size against population, by seed.
     """
     _check_common(seed, progress)

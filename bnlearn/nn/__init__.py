@@ -3,7 +3,8 @@
 Drop-in replacements for ``torch.nn``'s batch norms whose arithmetic is ours
 (a hand-derived backward in :class:`BatchNormFunction`), the relatives the book
 compares (layer, group, ghost batch norm, batch renorm), synchronised batch
-norm across processes, and folding batch norm into the preceding layer.
+norm across processes, folding batch norm into the preceding layer, and
+precise batch norm (population statistics in place of the running averages).
 
 Modules:
 
@@ -14,6 +15,7 @@ Modules:
 - ``bnlearn.nn.ghost``: :class:`GhostBatchNorm1d`, :class:`GhostBatchNorm2d`
 - ``bnlearn.nn.sync``: :class:`SyncBatchNorm`, :func:`convert_sync_batchnorm`
 - ``bnlearn.nn.fold``: :func:`fold_batchnorm`
+- ``bnlearn.nn.precise``: :func:`precise_bn`, :func:`batchnorm_layers`
 """
 from .batchnorm import BatchNorm1d, BatchNorm2d, BatchNorm3d
 from .fold import fold_batchnorm
@@ -21,6 +23,7 @@ from .functional import BatchNormFunction, batch_norm
 from .ghost import GhostBatchNorm1d, GhostBatchNorm2d
 from .groupnorm import GroupNorm
 from .layernorm import LayerNorm
+from .precise import batchnorm_layers, precise_bn
 from .renorm import BatchRenorm1d, BatchRenorm2d
 from .sync import SyncBatchNorm, convert_sync_batchnorm
 
@@ -39,4 +42,6 @@ __all__ = [
     "SyncBatchNorm",
     "convert_sync_batchnorm",
     "fold_batchnorm",
+    "precise_bn",
+    "batchnorm_layers",
 ]

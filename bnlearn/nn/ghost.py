@@ -15,6 +15,14 @@ the ghost batches' means and unbiased variances. In eval mode the running
 statistics normalise the whole batch at once, like batch norm. With
 :math:`v = N` it equals batch norm.
 
+The ghost batches are not normalised one by one: the batch ``(N, C, ...)`` is
+regrouped as ``(v, (N / v) C, ...)``, so that each ghost batch's channels are
+channels of their own, and one batch norm of :math:`(N / v)\,C` channels
+normalises them all. The regrouping copies the input (and the output back), so
+it pays most for many small ghost batches, where a Python loop over them would
+spend its time in per-call overhead; for a few ghost batches of large feature
+maps the copies can cost more than the calls they save.
+
 Rule for a batch that :math:`v` does not divide: a :class:`ValueError` in
 training (drop the last incomplete batch, e.g. ``DataLoader(drop_last=True)``,
 or choose a divisor).
@@ -30,6 +38,65 @@ from .batchnorm import _BatchNorm
 from .functional import batch_moments, batch_norm, update_running, values_per_channel
 
 __all__ = ["GhostBatchNorm1d", "GhostBatchNorm2d"]
+
+
+def _ghost_batch_norm(x: torch.Tensor, virtual_batch_size: int, running_mean: Optional[torch.Tensor],
+                      running_var: Optional[torch.Tensor], weight: Optional[torch.Tensor],
+                      bias: Optional[torch.Tensor], factor: float, eps: float) -> torch.Tensor:
+    r"""Ghost batch norm in training mode, every ghost batch in one :func:`batch_norm` call.
+
+    With :math:`N = g v`, ghost batch :math:`k` is examples
+    :math:`kv, \dots, kv + v - 1`. The input ``(N, C, *spatial)`` is viewed as
+    ``(g, v, C, *spatial)`` and regrouped to ``(v, g C, *spatial)``, so that
+    channel :math:`(k, c)` of the regrouped tensor holds channel :math:`c` of
+    ghost batch :math:`k`; one batch norm of :math:`g C` channels (with
+    :math:`\gamma, \beta` repeated :math:`g` times) then normalises each ghost
+    batch with its own statistics,
+
+    .. math::
+
+        y^{(k)}_c = \gamma_c \frac{x^{(k)}_c - \mu^{(k)}_c}{\sqrt{\sigma^{2(k)}_c + \epsilon}} + \beta_c ,
+
+    and the gradients of :math:`\gamma, \beta` sum over the ghost batches.
+
+    Parameters
+    ----------
+    x : torch.Tensor
+        ``(N, C, *spatial)``, ``N`` a multiple of ``virtual_batch_size`` (checked by the caller).
+    virtual_batch_size : int
+        :math:`v`.
+    running_mean, running_var : torch.Tensor or None
+        ``(C,)`` buffers to update in place with the average over the ghost
+        batches of their means and biased variances (the variance stored
+        unbiased, :math:`\times\, m / (m - 1)` with :math:`m` values per
+        channel of one ghost batch), or ``None`` for no update.
+    weight, bias : torch.Tensor or None
+        ``(C,)`` affine parameters, or ``None``.
+    factor : float
+        Running-average factor :math:`f` of :func:`~bnlearn.nn.functional.update_running`.
+    eps : float
+        Added to each ghost batch's variance.
+
+    Returns
+    -------
+    torch.Tensor
+        ``y``, the shape and dtype of ``x``.
+    """
+    if x.numel() == 0:
+        return batch_norm(x, None, None, weight, bias, True, 0.0, eps)     # empty in, empty out
+    n, c, spatial = x.shape[0], x.shape[1], tuple(x.shape[2:])
+    v = virtual_batch_size
+    g = n // v
+    cols = x.reshape(g, v, c, *spatial).transpose(0, 1).reshape(v, g * c, *spatial)  # channel (k, c)
+    if running_mean is not None:
+        with torch.no_grad():
+            mean, var = batch_moments(cols)                         # mu_c^(k), sigma_c^2(k), (g C,)
+            update_running(running_mean, running_var, mean.view(g, c).mean(0),   # (1/g) sum_k mu^(k)
+                           var.view(g, c).mean(0), values_per_channel(cols), factor)
+    w = None if weight is None else weight.repeat(g)                # gamma_c for every ghost batch
+    b = None if bias is None else bias.repeat(g)
+    y = batch_norm(cols, None, None, w, b, True, 0.0, eps)          # each ghost batch, its own statistics
+    return y.reshape(v, g, c, *spatial).transpose(0, 1).reshape(x.shape)
 
 
 class _GhostBatchNorm(_BatchNorm):
@@ -67,20 +134,11 @@ class _GhostBatchNorm(_BatchNorm):
                 f"{self._describe()} with virtual_batch_size={v} needs a batch size that {v} divides; "
                 f"got a batch of {n} (drop the incomplete last batch or choose a divisor of {n})"
             )
-        chunks = input.split(v) if n else [input]
-        for chunk in chunks:
-            check_values_per_channel(chunk)
+        check_values_per_channel(input[:v])                       # one ghost batch (all have its shape)
         factor = self._update_factor()
-        update = self.training and self.track_running_stats and input.numel() > 0
-        if update:
-            with torch.no_grad():
-                moments = [batch_moments(chunk) for chunk in chunks]
-                m = values_per_channel(chunks[0])
-                mean = torch.stack([mu for mu, _ in moments]).mean(0)              # average ghost mean
-                var = torch.stack([s2 for _, s2 in moments]).mean(0)               # average biased var
-                update_running(self.running_mean, self.running_var, mean, var, m, factor)
-        outs = [batch_norm(chunk, None, None, self.weight, self.bias, True, 0.0, self.eps) for chunk in chunks]
-        return outs[0] if len(outs) == 1 else torch.cat(outs, 0)
+        update = self.training and self.track_running_stats
+        return _ghost_batch_norm(input, v, self.running_mean if update else None,
+                                 self.running_var if update else None, self.weight, self.bias, factor, self.eps)
 
 
 class GhostBatchNorm1d(_GhostBatchNorm):

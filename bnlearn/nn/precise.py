@@ -24,8 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .nn.batchnorm import _BatchNorm as _OurBatchNorm
-from .scaling import RunningMoments
+from .batchnorm import _BatchNorm as _OurBatchNorm
 
 __all__ = ["precise_bn", "batchnorm_layers"]
 
@@ -128,7 +127,15 @@ def precise_bn(model: nn.Module, x: torch.Tensor, *, chunk_size: int | None = No
     return model
 
 
-def _set_stats(module, moments: RunningMoments) -> None:
+def _running_moments():
+    """A fresh :class:`bnlearn.scaling.RunningMoments` (imported here: ``bnlearn.scaling``
+    loads scikit-learn, which ``import bnlearn.nn`` should not pay for)."""
+    from ..scaling import RunningMoments
+
+    return RunningMoments()
+
+
+def _set_stats(module, moments) -> None:
     if int(moments.count.min()) < 2:
         raise ValueError(f"{type(module).__name__}({module.num_features}) saw only "
                          f"{int(moments.count.min())} value(s) per channel; a variance needs at least 2")
@@ -140,7 +147,7 @@ def _set_stats(module, moments: RunningMoments) -> None:
 def _one_pass(model, layers, x) -> None:
     """All of ``x`` at once: a pre-hook sets each layer's statistics from its input just before it runs."""
     def hook(module, args):
-        _set_stats(module, RunningMoments().update(_as_rows(args[0])))
+        _set_stats(module, _running_moments().update(_as_rows(args[0])))
 
     handles = [m.register_forward_pre_hook(hook) for _, m in layers]
     try:
@@ -162,7 +169,7 @@ def _layer_by_layer(model, layers, x, chunk_size) -> None:
             key = id(module)
             if key in pending:
                 if key not in moments:
-                    moments[key] = RunningMoments()
+                    moments[key] = _running_moments()
                     order.append(key)
                 moments[key].update(_as_rows(args[0]))
 
