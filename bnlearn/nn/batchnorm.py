@@ -38,6 +38,32 @@ def _check_factory_dtype(owner: str, dtype) -> None:
         raise TypeError(f"{owner}: dtype must be a floating-point torch.dtype or None; got {dtype!r}")
 
 
+def _make_affine(module: nn.Module, shape, affine: bool, bias: bool, factory: dict) -> None:
+    """Register ``weight`` (and ``bias`` unless ``bias=False``) of ``shape``, or ``None``s.
+
+    Shared by the batch, layer and group norms: with ``affine=False`` both are
+    registered as ``None``, as torch.nn does, so ``state_dict`` keys match.
+    """
+    if affine:
+        module.weight = nn.Parameter(torch.empty(shape, **factory))
+        if bias:
+            module.bias = nn.Parameter(torch.empty(shape, **factory))
+        else:
+            module.register_parameter("bias", None)
+    else:
+        module.register_parameter("weight", None)
+        module.register_parameter("bias", None)
+
+
+def _reset_affine(module: nn.Module) -> None:
+    """``weight`` to 1 and ``bias`` to 0, where they exist."""
+    with torch.no_grad():
+        if module.weight is not None:
+            module.weight.fill_(1.0)
+        if module.bias is not None:
+            module.bias.zero_()
+
+
 class _BatchNorm(nn.Module):
     r"""Base class of :class:`BatchNorm1d`, :class:`BatchNorm2d` and :class:`BatchNorm3d`.
 
@@ -107,15 +133,7 @@ class _BatchNorm(nn.Module):
         self.momentum = momentum
         self.affine = affine
         self.track_running_stats = track_running_stats
-        if affine:
-            self.weight = nn.Parameter(torch.empty(num_features, **factory))
-            if bias:
-                self.bias = nn.Parameter(torch.empty(num_features, **factory))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _make_affine(self, num_features, affine, bias, factory)
         if track_running_stats:
             self.register_buffer("running_mean", torch.zeros(num_features, **factory))
             self.register_buffer("running_var", torch.ones(num_features, **factory))
@@ -139,11 +157,7 @@ class _BatchNorm(nn.Module):
     def reset_parameters(self) -> None:
         """Reset the running statistics, ``weight`` to 1 and ``bias`` to 0."""
         self.reset_running_stats()
-        if self.affine:
-            with torch.no_grad():
-                self.weight.fill_(1.0)
-                if self.bias is not None:
-                    self.bias.zero_()
+        _reset_affine(self)
 
     def extra_repr(self) -> str:
         """The constructor arguments, formatted like ``torch.nn.BatchNorm2d``'s repr."""

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from ._checks import check_eps, check_floating, check_num_features, check_param_dtype
-from .batchnorm import _check_factory_dtype
+from .batchnorm import _check_factory_dtype, _make_affine, _reset_affine
 
 __all__ = ["GroupNorm"]
 
@@ -68,24 +68,12 @@ class GroupNorm(nn.Module):
         self.num_channels = num_channels
         self.eps = eps
         self.affine = affine
-        if affine:
-            self.weight = nn.Parameter(torch.empty(num_channels, **factory))
-            if bias:
-                self.bias = nn.Parameter(torch.empty(num_channels, **factory))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _make_affine(self, num_channels, affine, bias, factory)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         """Set ``weight`` to 1 and ``bias`` to 0."""
-        if self.affine:
-            with torch.no_grad():
-                self.weight.fill_(1.0)
-                if self.bias is not None:
-                    self.bias.zero_()
+        _reset_affine(self)
 
     def extra_repr(self) -> str:
         """Formatted like ``torch.nn.GroupNorm``'s repr."""

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from ._checks import check_eps, check_floating, check_param_dtype
-from .batchnorm import _check_factory_dtype
+from .batchnorm import _check_factory_dtype, _make_affine, _reset_affine
 
 __all__ = ["LayerNorm"]
 
@@ -82,24 +82,12 @@ class LayerNorm(nn.Module):
         self.normalized_shape = tuple(normalized_shape)
         self.eps = eps
         self.elementwise_affine = elementwise_affine
-        if elementwise_affine:
-            self.weight = nn.Parameter(torch.empty(self.normalized_shape, **factory))
-            if bias:
-                self.bias = nn.Parameter(torch.empty(self.normalized_shape, **factory))
-            else:
-                self.register_parameter("bias", None)
-        else:
-            self.register_parameter("weight", None)
-            self.register_parameter("bias", None)
+        _make_affine(self, self.normalized_shape, elementwise_affine, bias, factory)
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         """Set ``weight`` to 1 and ``bias`` to 0."""
-        if self.elementwise_affine:
-            with torch.no_grad():
-                self.weight.fill_(1.0)
-                if self.bias is not None:
-                    self.bias.zero_()
+        _reset_affine(self)
 
     def extra_repr(self) -> str:
         """Formatted like ``torch.nn.LayerNorm``'s repr."""
