@@ -148,3 +148,13 @@ def test_numpy_only_modules_never_import_torch(mod):
         pytest.skip(f"{mod} not written yet")
     code = f"import sys, {mod}; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0, f"{mod} imports torch"
+
+
+def test_binder_installs_the_package_after_the_environment():
+    # repo2docker builds environment.yml before the repository's files are
+    # copied in, so `-e .` there would fail; postBuild installs the package.
+    env = (ROOT / "environment.yml").read_text()
+    assert "-e ." not in env.replace("`pip install --no-deps -e .`", "")
+    post = ROOT / "postBuild"
+    assert post.exists() and post.stat().st_mode & 0o111, "postBuild must be executable"
+    assert re.search(r"pip install .*-e \.", post.read_text())
