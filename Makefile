@@ -7,7 +7,7 @@ export VENV
 
 book:
 	@tools/setup.sh
-	$(VENV)/bin/jupyter-book build . -W -n --keep-going
+	$(VENV)/bin/jupyter-book build . --all -W -n --keep-going
 	@echo "The book is in _build/html/index.html"
 
 test:
