@@ -36,7 +36,7 @@ from ._summary import dataset as _load_data
 from .noise import VARIANTS, noisy_mlp
 
 __all__ = ["ics_percentiles", "noisy_bn", "ics_gradient", "landscape", "probe_training", "covariate_shift_demo",
-           "LANDSCAPE_MULTIPLIERS", "PERCENTILE_SETTINGS", "PROBE_SETTINGS"]
+           "PercentilesResult", "ProbeResult", "LANDSCAPE_MULTIPLIERS", "PERCENTILE_SETTINGS", "PROBE_SETTINGS"]
 
 #: Step sizes of the landscape probes, as multiples of the learning rate.
 LANDSCAPE_MULTIPLIERS = (0.5, 1.0, 2.0, 4.0)
@@ -157,6 +157,57 @@ def _summarise_percentiles(runs: dict, steps: int) -> dict:
     return summary
 
 
+class PercentilesResult(Result):
+    """Result of ``ics-percentiles`` and ``noisy-bn``; :meth:`figure` draws chapter 3's figures one by one."""
+
+    #: Figure name -> (what it shows, the variants it needs).
+    FIGURES = {
+        "accuracy": ("test accuracy against steps without and with BN, over seeds", ("plain", "bn")),
+        "percentiles": ("15th/50th/85th percentiles of the last hidden sigmoid's input, first seed, "
+                        "without and with BN", ("plain", "bn")),
+        "noisy-percentiles": ("the same percentiles for noisy BN and the plain network", ("noisy-bn", "plain")),
+    }
+
+    def figure_names(self) -> list[str]:
+        """The names of the figures this result can draw (those whose variants ran)."""
+        return [name for name, (_, needs) in self.FIGURES.items() if all(v in self.data["runs"] for v in needs)]
+
+    def _bands(self, variant: str) -> dict:
+        """The first seed's percentiles of ``variant`` at steps ``t`` of the pairs ``(t, t + 1)``."""
+        run = self.data["runs"][variant][0]
+        steps = run["record_steps"][::2]                    # one of each (t, t + 1) pair
+        p = np.array(run["percentiles_unit0"])[::2]         # (T, 3): 15th, 50th, 85th
+        return {"steps": steps, "low": p[:, 0], "median": p[:, 1], "high": p[:, 2]}
+
+    def figure(self, name: str):
+        """Draw one figure (see :attr:`FIGURES`).
+
+        Parameters
+        ----------
+        name : str
+            One of :meth:`figure_names`.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        from .. import plots
+
+        if name not in self.figure_names():
+            raise ValueError(f"{self.name} draws the figures {self.figure_names()}; got {name!r}")
+        runs = self.data["runs"]
+        if name == "accuracy":
+            return plots.seed_curves({v: runs[v] for v in ("plain", "bn")}, ["accuracy"],
+                                     titles=["test accuracy"], x_key="steps", xlabel="training step")
+        if name == "percentiles":
+            return plots.percentile_bands({"without BN": self._bands("plain"), "with BN": self._bands("bn")})
+        return plots.percentile_bands({"noisy BN": self._bands("noisy-bn"), "plain": self._bands("plain")})
+
+    def figures(self) -> dict:
+        """``{name: Figure}`` for every name of :meth:`figure_names`."""
+        return {name: self.figure(name) for name in self.figure_names()}
+
+
 #: Settings of ``ics-percentiles`` and ``noisy-bn`` per scale (any can be overridden).
 PERCENTILE_SETTINGS = {
     "book": {"seeds": 3, "steps": 500, "eval_every": 20, "record_every": 50, "lr": 1.0, "target": 0.9},
@@ -166,7 +217,7 @@ PERCENTILE_SETTINGS = {
 
 @register("ics-percentiles")
 def ics_percentiles(*, seed: int = 0, scale: str = "book", dataset: str = "digits", progress: bool = False,
-                    **overrides) -> Result:
+                    **overrides) -> PercentilesResult:
     """Ioffe and Szegedy's Figure 1: accuracy curves and the last hidden sigmoid's input percentiles.
 
     Trains :func:`~bnlearn.models.paper_mlp` without and with batch norm
@@ -194,7 +245,7 @@ def ics_percentiles(*, seed: int = 0, scale: str = "book", dataset: str = "digit
 
     Returns
     -------
-    Result
+    PercentilesResult
         ``data["runs"][variant]``: one dict per seed (accuracy curve
         ``steps``/``accuracy``, ``record_steps``, ``percentiles_unit0`` of
         shape ``(R, 3)`` for the first unit, ``percentiles_pooled``,
@@ -207,7 +258,7 @@ def ics_percentiles(*, seed: int = 0, scale: str = "book", dataset: str = "digit
 
 @register("noisy-bn")
 def noisy_bn(*, seed: int = 0, scale: str = "book", dataset: str = "digits", progress: bool = False,
-             **overrides) -> Result:
+             **overrides) -> PercentilesResult:
     """Santurkar et al.'s noisy batch norm: does a moving layer input hurt training?
 
     Four networks (:data:`~bnlearn.experiments.noise.VARIANTS`): plain, BN,
@@ -231,7 +282,7 @@ def noisy_bn(*, seed: int = 0, scale: str = "book", dataset: str = "digits", pro
 
     Returns
     -------
-    Result
+    PercentilesResult
         As :func:`ics_percentiles` for the four variants, and
         ``summary["compare"]``: ``move_ratio`` (noisy BN's over the plain
         network's per-step movement, per seed), ``final_accuracy`` paired
@@ -251,7 +302,7 @@ def noisy_bn(*, seed: int = 0, scale: str = "book", dataset: str = "digits", pro
     return result
 
 
-def _percentile_experiment(name, variants, seed, scale, dataset_name, overrides) -> Result:
+def _percentile_experiment(name, variants, seed, scale, dataset_name, overrides) -> PercentilesResult:
     seed = check_seed(seed)
     cfg = resolve_settings(name, PERCENTILE_SETTINGS, check_scale(scale), overrides)
     lr, target = _check_lr(cfg["lr"]), cfg["target"]
@@ -262,7 +313,8 @@ def _percentile_experiment(name, variants, seed, scale, dataset_name, overrides)
                                 cfg["record_every"], target, _load_data(dataset_name))
     params = {"seed": seed, "scale": scale, "dataset": dataset_name, "batch_size": _BATCH,
               "probe_batch": _PROBE, "variants": list(variants), **cfg}
-    return Result(name, params=params, summary=_summarise_percentiles(runs, cfg["steps"]), data={"runs": runs})
+    return PercentilesResult(name, params=params, summary=_summarise_percentiles(runs, cfg["steps"]),
+                             data={"runs": runs})
 
 
 # ------------------------------------------------------- gradient ICS, landscape
@@ -283,8 +335,52 @@ def _check_stages(stages, default) -> tuple:
     return tuple(sorted(set(stages)))
 
 
+class ProbeResult(Result):
+    """Result of ``ics-gradient``, ``landscape`` and :func:`probe_training`; one figure per measure.
+
+    Each figure is a :func:`bnlearn.plots.stage_comparison`: plain against BN
+    at every learning rate and stage, with intervals over seeds.
+    """
+
+    #: Figure name -> (the measure it needs, the summary keys it shows with their panel titles).
+    FIGURES = {
+        "gradient-shift": ("ics-gradient", {"l2": r"$\|G - G'\|$", "cosine": r"$\cos(G, G')$",
+                                            "relative": r"$\|G - G'\| / \|G\|$"}),
+        "loss-landscape": ("landscape", {"loss_range": "loss range along the step",
+                                         "grad_change": "largest gradient change",
+                                         "beta": r"effective $\beta$-smoothness"}),
+    }
+
+    def figure_names(self) -> list[str]:
+        """The names of the figures this result can draw (those of the measures taken)."""
+        return [name for name, (measure, _) in self.FIGURES.items() if measure in self.params["measures"]]
+
+    def figure(self, name: str):
+        """Draw one figure (see :attr:`FIGURES`).
+
+        Parameters
+        ----------
+        name : str
+            One of :meth:`figure_names`.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        from .. import plots
+
+        if name not in self.figure_names():
+            raise ValueError(f"{self.name} draws the figures {self.figure_names()}; got {name!r}")
+        titles = self.FIGURES[name][1]
+        return plots.stage_comparison(self.summary, list(titles), titles=titles)
+
+    def figures(self) -> dict:
+        """``{name: Figure}`` for every name of :meth:`figure_names`."""
+        return {name: self.figure(name) for name in self.figure_names()}
+
+
 def probe_training(*, seed: int = 0, scale: str = "book", dataset: str = "digits", progress: bool = False,
-                   measures=("ics-gradient", "landscape"), **overrides) -> Result:
+                   measures=("ics-gradient", "landscape"), **overrides) -> ProbeResult:
     """Train the MLP without and with BN and probe it at chosen steps (shared by
     :func:`ics_gradient` and :func:`landscape`, which it can run on the same training runs).
 
@@ -308,7 +404,7 @@ def probe_training(*, seed: int = 0, scale: str = "book", dataset: str = "digits
 
     Returns
     -------
-    Result
+    ProbeResult
         ``data["runs"]["plain@LR"]`` and ``["bn@LR"]``: per seed, the accuracy
         curve and each stage's measurements; ``summary["lr=LR, step=T"]``:
         for each measured quantity, intervals over seeds for plain and BN and
@@ -369,7 +465,7 @@ def probe_training(*, seed: int = 0, scale: str = "book", dataset: str = "digits
               "batch_size": _BATCH, "landscape_multipliers": list(LANDSCAPE_MULTIPLIERS)}
     name = measures[0] if len(measures) == 1 else "+".join(measures)
     config["dataset"] = dataset
-    return Result(name, params=config, summary=summary, data={"runs": runs})
+    return ProbeResult(name, params=config, summary=summary, data={"runs": runs})
 
 
 def _acc_at(curve, step):
@@ -390,7 +486,7 @@ def _ics_measure(model, closure, lr):
 
 @register("ics-gradient")
 def ics_gradient(*, seed: int = 0, scale: str = "book", dataset: str = "digits", progress: bool = False,
-                 **overrides) -> Result:
+                 **overrides) -> ProbeResult:
     """Santurkar et al.'s gradient-based ICS without and with batch norm.
 
     At each of ``stages`` (steps of training), on the batch of the next
@@ -414,7 +510,7 @@ def ics_gradient(*, seed: int = 0, scale: str = "book", dataset: str = "digits",
 
     Returns
     -------
-    Result
+    ProbeResult
         ``summary["lr=..., step=..."]``: for ``l2``, ``cosine`` and
         ``relative``, intervals over seeds for plain and BN and the paired
         difference BN minus plain (with a verdict), and the test accuracy there.
@@ -431,7 +527,7 @@ def _landscape_measure(model, closure, lr):
 
 @register("landscape")
 def landscape(*, seed: int = 0, scale: str = "book", dataset: str = "digits", progress: bool = False,
-              **overrides) -> Result:
+              **overrides) -> ProbeResult:
     """Loss-landscape probes along the gradient without and with batch norm.
 
     At each stage, on the next step's batch, :func:`bnlearn.diagnostics.landscape_probe`
@@ -454,7 +550,7 @@ def landscape(*, seed: int = 0, scale: str = "book", dataset: str = "digits", pr
 
     Returns
     -------
-    Result
+    ProbeResult
         ``summary["lr=..., step=..."]``: ``loss_range``,
         ``grad_change`` and ``beta`` for plain and BN with the paired
         difference, and the test accuracy there.

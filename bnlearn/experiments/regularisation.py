@@ -43,7 +43,8 @@ from ..train import train
 from . import Result, mean_interval, register, resolve_settings
 
 __all__ = ["bn_noise", "batch_size_regularisation", "bn_vs_dropout", "eval_statistics",
-           "paired_difference", "member_data", "batch_statistics_accuracy", "SETTINGS"]
+           "paired_difference", "member_data", "batch_statistics_accuracy", "SETTINGS",
+           "BnNoiseResult", "BatchSizeRegularisationResult", "BnVsDropoutResult", "EvalStatisticsResult"]
 
 _TRAINING = {"book": {"seeds": 16, "train_size": 256, "label_noise": 0.2, "width": 64, "depth": 2,
                       "batch_size": 32, "steps": 300, "lr": 0.05},
@@ -271,9 +272,23 @@ def _forward_each_batch(model: torch.nn.Sequential, batches: torch.Tensor) -> tu
     return h[0], z0
 
 
+class BnNoiseResult(Result):
+    """Result of ``bn-noise``; :meth:`figures` draws the noise against the batch size."""
+
+    def figures(self) -> dict:
+        """``{"noise-vs-batch-size": Figure}``: :func:`bnlearn.plots.noise_vs_batch_size` of
+        the variances of the normalised value and the logits, and the flip rate."""
+        from .. import plots
+
+        d = self.data
+        return {"noise-vs-batch-size": plots.noise_vs_batch_size(
+            d["batch_sizes"], {"normalised value $\\hat x$ (layer 1)": d["z_var"], "output logits": d["logit_var"]},
+            d["flip_rate"])}
+
+
 @register("bn-noise")
 def bn_noise(*, seed: int = 0, scale: str = "book", dataset: str = "digits", progress: bool = False,
-             **overrides) -> Result:
+             **overrides) -> BnNoiseResult:
     r"""The output for one fixed example across random batch-mates, and how its variance falls with batch size.
 
     A ReLU MLP with batch norm (:func:`bnlearn.models.deep_mlp`) is trained
@@ -342,14 +357,29 @@ def bn_noise(*, seed: int = 0, scale: str = "book", dataset: str = "digits", pro
     }
     params = {"seed": int(seed), "scale": scale, "dataset": dataset, **cfg, "batch_sizes": list(sizes),
               "fixed_test_indices": picks.tolist()}
-    return Result("bn-noise", params=params, summary=summary, data=out)
+    return BnNoiseResult("bn-noise", params=params, summary=summary, data=out)
 
 
 # --------------------------------------------------------------------------- batch-size-regularisation
 
+class BatchSizeRegularisationResult(Result):
+    """Result of ``batch-size-regularisation``; :meth:`figures` draws ghost batch norm against BN."""
+
+    def figures(self) -> dict:
+        """``{"ghost-vs-bn": Figure}``: :func:`bnlearn.plots.paired_intervals` of each ghost
+        size's test accuracy and gap minus full-batch BN's, paired by seed."""
+        from .. import plots
+
+        vs, full = self.summary["vs_reference"], self.params["batch_size"]
+        ghosts = [f"ghost-{v}" for v in sorted(self.params["ghost_sizes"])]
+        return {"ghost-vs-bn": plots.paired_intervals(
+            {f"{key.replace('_', ' ')} vs BN over {full}": {name: vs[name][key] for name in ghosts}
+             for key in ("test_accuracy", "gap")})}
+
+
 @register("batch-size-regularisation")
 def batch_size_regularisation(*, seed: int = 0, scale: str = "book", dataset: str = "digits",
-                              progress: bool = False, **overrides) -> Result:
+                              progress: bool = False, **overrides) -> BatchSizeRegularisationResult:
     """Train/test gap as the normalisation batch size shrinks (ghost batch norm), SGD batch fixed.
 
     ``seeds`` networks per condition, each on its own ``train_size``-image
@@ -378,15 +408,35 @@ def batch_size_regularisation(*, seed: int = 0, scale: str = "book", dataset: st
     params = {"seed": int(seed), "scale": scale, "dataset": dataset, **cfg, "ghost_sizes": list(ghost),
               "norm_batch_size": {name: kw.get("virtual_batch_size", cfg["batch_size"] if kw else None)
                                   for name, kw in conditions.items()}}
-    return Result("batch-size-regularisation", params=params, summary=_summarise(runs, "bn"),
-                  data={name: {k: v for k, v in m.items()} for name, m in runs.items()})
+    return BatchSizeRegularisationResult("batch-size-regularisation", params=params,
+                                         summary=_summarise(runs, "bn"),
+                                         data={name: {k: v for k, v in m.items()} for name, m in runs.items()})
 
 
 # --------------------------------------------------------------------------- bn-vs-dropout
 
+class BnVsDropoutResult(Result):
+    """Result of ``bn-vs-dropout``; :meth:`figures` draws each condition against no regularisation."""
+
+    def panel(self) -> dict:
+        """``{title: {condition: interval}}``: each condition's test accuracy minus that of
+        ``"none"``, paired by seed, titled with the label noise (the chapter puts the panels
+        of two runs side by side with :func:`bnlearn.plots.paired_intervals`)."""
+        noise = self.params["label_noise"]
+        labels = "clean labels" if noise == 0 else f"{noise:.0%} wrong labels"
+        return {f"test accuracy vs no regularisation\n{labels}": {
+            name: diff["test_accuracy"] for name, diff in self.summary["vs_reference"].items()}}
+
+    def figures(self) -> dict:
+        """``{"vs-none": Figure}``: :func:`bnlearn.plots.paired_intervals` of :meth:`panel`."""
+        from .. import plots
+
+        return {"vs-none": plots.paired_intervals(self.panel())}
+
+
 @register("bn-vs-dropout")
 def bn_vs_dropout(*, seed: int = 0, scale: str = "book", dataset: str = "digits", progress: bool = False,
-                  **overrides) -> Result:
+                  **overrides) -> BnVsDropoutResult:
     """No regularisation, dropout, batch norm, batch norm with dropout: test accuracy and gap over seeds.
 
     The same training set-up as ``batch-size-regularisation`` (small,
@@ -412,7 +462,7 @@ def bn_vs_dropout(*, seed: int = 0, scale: str = "book", dataset: str = "digits"
     summary["bn+dropout_vs_dropout"] = {k: paired_difference(runs["bn+dropout"][k], runs["dropout"][k])
                                         for k in ("test_accuracy", "gap")}
     params = {"seed": int(seed), "scale": scale, "dataset": dataset, **cfg}
-    return Result("bn-vs-dropout", params=params, summary=summary, data=runs)
+    return BnVsDropoutResult("bn-vs-dropout", params=params, summary=summary, data=runs)
 
 
 # --------------------------------------------------------------------------- eval-statistics
@@ -480,9 +530,22 @@ def batch_statistics_accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.
     return (correct / len(xs)).numpy()
 
 
+class EvalStatisticsResult(Result):
+    """Result of ``eval-statistics``; :meth:`figures` draws accuracy against the test batch size."""
+
+    def figures(self) -> dict:
+        """``{"accuracy-vs-test-batch": Figure}``: :func:`bnlearn.plots.accuracy_vs_test_batch`
+        with the running (EMA) and population statistics as bands."""
+        from .. import plots
+
+        sizes, es = self.params["test_batch_sizes"], self.summary
+        return {"accuracy-vs-test-batch": plots.accuracy_vs_test_batch(
+            sizes, [es["batch"][str(b)] for b in sizes], es["ema"], es["population"])}
+
+
 @register("eval-statistics")
 def eval_statistics(*, seed: int = 0, scale: str = "book", dataset: str = "digits", progress: bool = False,
-                    **overrides) -> Result:
+                    **overrides) -> EvalStatisticsResult:
     """Test accuracy with batch statistics at test batch sizes 1, 2, 4, ..., against EMA and population statistics.
 
     ``seeds`` networks with batch norm are trained with a small SGD batch.
@@ -516,6 +579,6 @@ def eval_statistics(*, seed: int = 0, scale: str = "book", dataset: str = "digit
         "batch_vs_population": {b: paired_difference(acc, population) for b, acc in batch.items()},
     }
     params = {"seed": int(seed), "scale": scale, "dataset": dataset, **cfg, "test_batch_sizes": list(sizes)}
-    return Result("eval-statistics", params=params, summary=summary,
-                  data={"ema": ema, "population": population, "batch": batch,
-                        "train_accuracy": m["train_accuracy"]})
+    return EvalStatisticsResult("eval-statistics", params=params, summary=summary,
+                                data={"ema": ema, "population": population, "batch": batch,
+                                      "train_accuracy": m["train_accuracy"]})

@@ -21,7 +21,7 @@ from . import Result, register, resolve_settings
 from ._summary import check_scale, check_seed, single_thread
 from ._summary import dataset as _load_data
 
-__all__ = ["SETUPS", "signal_propagation", "measure_signal"]
+__all__ = ["SETUPS", "signal_propagation", "measure_signal", "SignalPropagationResult"]
 
 #: The five set-ups, as name -> (inputs, init, norm). ``"he/xavier"`` means He
 #: initialisation for ReLU and Xavier (Glorot) initialisation for sigmoid/tanh.
@@ -96,6 +96,65 @@ def measure_signal(model: nn.Sequential, x: torch.Tensor, y: torch.Tensor) -> di
     }
 
 
+class SignalPropagationResult(Result):
+    """Result of ``signal-propagation``; :meth:`figure` draws chapter 2's figures one at a time.
+
+    Each figure is a :func:`bnlearn.plots.layer_profiles` of one per-layer
+    quantity, one panel per activation and one line per set-up.
+    """
+
+    #: Figure name -> what it shows.
+    FIGURES = {
+        "activations": "std of each hidden layer's activations at initialisation (ReLU, tanh, sigmoid)",
+        "saturation": "fraction of saturated units at initialisation (tanh, sigmoid)",
+        "gradients": "norm of each hidden layer's weight gradient at initialisation",
+        "training": "std of the activations during training, Xavier/He without and with BN (ReLU, tanh)",
+    }
+
+    def _panels(self, name: str) -> list[str]:
+        """The activations figure ``name`` shows, in the chapter's order, among those that ran."""
+        order = {"saturation": ("tanh", "sigmoid"),          # ReLU does not saturate
+                 "training": ("relu", "tanh")}.get(name, ("relu", "tanh", "sigmoid"))
+        ran = self.summary["training" if name == "training" else "init"]
+        return [act for act in order if act in ran]
+
+    def figure_names(self) -> list[str]:
+        """The names of the figures this result can draw (a figure with no activation to show is left out)."""
+        return [name for name in self.FIGURES if self._panels(name)]
+
+    def figure(self, name: str):
+        """Draw one figure (see :attr:`FIGURES`).
+
+        Parameters
+        ----------
+        name : str
+            One of :meth:`figure_names`.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
+        """
+        from .. import plots
+
+        if name not in self.figure_names():
+            raise ValueError(f"signal-propagation draws the figures {self.figure_names()}; got {name!r}")
+        init = self.summary["init"]
+        if name == "training":
+            train = self.summary["training"]
+            panels = {f"{act}, {variant}": {f"step {s}": std for s, std in zip(run["steps"], run["post_std"])}
+                      for act in self._panels(name) for variant, run in train[act].items()}
+            return plots.layer_profiles(panels, ylabel="std of the layer's activations", log=False)
+        key, ylabel, log = {"activations": ("post_std", "std of the layer's activations", True),
+                            "saturation": ("saturated", "fraction of saturated units", False),
+                            "gradients": ("grad_norm", r"$\|\nabla_{W_l} L\|$", True)}[name]
+        return plots.layer_profiles({act: {setup: cell[key] for setup, cell in init[act].items()}
+                                     for act in self._panels(name)}, ylabel=ylabel, log=log)
+
+    def figures(self) -> dict:
+        """``{name: Figure}`` for every name of :meth:`figure_names`."""
+        return {name: self.figure(name) for name in self.figure_names()}
+
+
 def _mean_over_seeds(runs: list[dict]) -> dict:
     out = {}
     for key in runs[0]:
@@ -110,7 +169,7 @@ def _mean_over_seeds(runs: list[dict]) -> dict:
 
 @register("signal-propagation")
 def signal_propagation(*, seed: int = 0, scale: str = "book", dataset: str = "digits", progress: bool = False,
-                       **overrides) -> Result:
+                       **overrides) -> SignalPropagationResult:
     """Per-layer signal and gradient scale of a 20-layer MLP under five set-ups, at initialisation and in training.
 
     For each activation and set-up (:data:`SETUPS`) and each seed, a fresh
@@ -137,7 +196,7 @@ def signal_propagation(*, seed: int = 0, scale: str = "book", dataset: str = "di
 
     Returns
     -------
-    Result
+    SignalPropagationResult
         ``summary["init"][activation][setup]``: per-layer lists (see
         :func:`measure_signal`) averaged over seeds, with ``post_std_min``/
         ``_max`` and ``grad_norm_min``/``_max`` over seeds;
@@ -158,7 +217,7 @@ def signal_propagation(*, seed: int = 0, scale: str = "book", dataset: str = "di
         summary = _run(seed, cfg, tuple(activations), float(cfg["lr"]), dataset)
     params = {"seed": seed, "scale": scale, "dataset": dataset, **cfg,
               "setups": {k: list(map(str, v)) for k, v in SETUPS.items()}}
-    return Result("signal-propagation", params=params, summary=summary)
+    return SignalPropagationResult("signal-propagation", params=params, summary=summary)
 
 
 def _run(seed: int, cfg: dict, activations: tuple, lr: float, dataset_name: str) -> dict:
