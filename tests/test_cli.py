@@ -89,29 +89,9 @@ def test_run_on_mnist_sized_images(name, settings, tmp_path, monkeypatch):
     """The --dataset mnist path end to end, on a tiny stand-in for MNIST (28x28
     images in the cache, with hashes this test computes), so that the models are
     sized to 28x28 inputs and the cache is read without touching any network."""
-    import gzip
-    import hashlib
-    import struct
+    from test_data import make_files
 
-    import numpy as np
-
-    def idx(a):
-        return bytes([0, 0, 0x08, a.ndim]) + b"".join(struct.pack(">I", d) for d in a.shape) + a.tobytes()
-
-    rng = np.random.default_rng(0)
-    arrays = {
-        "train-images-idx3-ubyte.gz": rng.integers(0, 256, (240, 28, 28), dtype=np.uint8),
-        "train-labels-idx1-ubyte.gz": rng.integers(0, 10, 240, dtype=np.uint8),
-        "t10k-images-idx3-ubyte.gz": rng.integers(0, 256, (60, 28, 28), dtype=np.uint8),
-        "t10k-labels-idx1-ubyte.gz": rng.integers(0, 10, 60, dtype=np.uint8),
-    }
-    cache = tmp_path / "cache"
-    cache.mkdir()
-    hashes = {}
-    for file, a in arrays.items():
-        blob = gzip.compress(idx(a))
-        (cache / file).write_bytes(blob)
-        hashes[file] = hashlib.sha256(blob).hexdigest()
+    cache, hashes, _ = make_files(tmp_path, n_train=240, n_test=60, hw=(28, 28))
     monkeypatch.setattr(data, "MNIST_FILES", hashes)
     monkeypatch.setattr(data, "MNIST_MIRRORS", ())  # a cache miss would be an error, not a download
     monkeypatch.setenv("BNLEARN_DATA", str(cache))
