@@ -113,12 +113,41 @@ class Result:
         """The result as a JSON string (see :meth:`to_dict`)."""
         return json.dumps(self.to_dict(), indent=indent, allow_nan=False)
 
-    def figures(self) -> dict:
-        """``{short name: matplotlib.figure.Figure}``; none by default.
+    def figure_names(self) -> list[str]:
+        """The names of the figures :meth:`figure` can draw; none by default."""
+        return []
 
-        Subclasses draw their figures here, with :mod:`bnlearn.plots`.
+    def figure(self, name: str):
+        """Draw one figure by name (one of :meth:`figure_names`).
+
+        Subclasses that draw several figures implement ``_draw(name)`` and
+        :meth:`figure_names`; this checks the name and calls it, so a notebook
+        can show one figure at a time.
+
+        Parameters
+        ----------
+        name : str
+            One of :meth:`figure_names`.
+
+        Returns
+        -------
+        matplotlib.figure.Figure
         """
-        return {}
+        names = self.figure_names()
+        if name not in names:
+            raise ValueError(f"{self.name} draws the figures {names}; got {name!r}")
+        return self._draw(name)
+
+    def _draw(self, name: str):
+        raise NotImplementedError(f"{type(self).__name__} names figures but does not draw them")
+
+    def figures(self) -> dict:
+        """``{short name: matplotlib.figure.Figure}``: every figure of :meth:`figure_names`.
+
+        Subclasses draw their figures with :mod:`bnlearn.plots`, either here or
+        one by one through ``_draw``.
+        """
+        return {name: self.figure(name) for name in self.figure_names()}
 
     def save(self, out_dir) -> list[Path]:
         """Write ``NAME.json`` and one ``NAME-FIGURE.png`` per figure into ``out_dir``.

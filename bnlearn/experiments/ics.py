@@ -158,7 +158,7 @@ def _summarise_percentiles(runs: dict, steps: int) -> dict:
 
 
 class PercentilesResult(Result):
-    """Result of ``ics-percentiles`` and ``noisy-bn``; :meth:`figure` draws chapter 3's figures one by one."""
+    """Result of ``ics-percentiles`` and ``noisy-bn``; :meth:`~bnlearn.experiments.Result.figure` draws chapter 3's figures one by one."""
 
     #: Figure name -> (what it shows, the variants it needs).
     FIGURES = {
@@ -179,22 +179,10 @@ class PercentilesResult(Result):
         p = np.array(run["percentiles_unit0"])[::2]         # (T, 3): 15th, 50th, 85th
         return {"steps": steps, "low": p[:, 0], "median": p[:, 1], "high": p[:, 2]}
 
-    def figure(self, name: str):
-        """Draw one figure (see :attr:`FIGURES`).
-
-        Parameters
-        ----------
-        name : str
-            One of :meth:`figure_names`.
-
-        Returns
-        -------
-        matplotlib.figure.Figure
-        """
+    def _draw(self, name: str):
+        """Draw the figure ``name`` (see :attr:`FIGURES`); :meth:`figure` checks the name."""
         from .. import plots
 
-        if name not in self.figure_names():
-            raise ValueError(f"{self.name} draws the figures {self.figure_names()}; got {name!r}")
         runs = self.data["runs"]
         if name == "accuracy":
             return plots.seed_curves({v: runs[v] for v in ("plain", "bn")}, ["accuracy"],
@@ -202,10 +190,6 @@ class PercentilesResult(Result):
         if name == "percentiles":
             return plots.percentile_bands({"without BN": self._bands("plain"), "with BN": self._bands("bn")})
         return plots.percentile_bands({"noisy BN": self._bands("noisy-bn"), "plain": self._bands("plain")})
-
-    def figures(self) -> dict:
-        """``{name: Figure}`` for every name of :meth:`figure_names`."""
-        return {name: self.figure(name) for name in self.figure_names()}
 
 
 #: Settings of ``ics-percentiles`` and ``noisy-bn`` per scale (any can be overridden).
@@ -355,28 +339,12 @@ class ProbeResult(Result):
         """The names of the figures this result can draw (those of the measures taken)."""
         return [name for name, (measure, _) in self.FIGURES.items() if measure in self.params["measures"]]
 
-    def figure(self, name: str):
-        """Draw one figure (see :attr:`FIGURES`).
-
-        Parameters
-        ----------
-        name : str
-            One of :meth:`figure_names`.
-
-        Returns
-        -------
-        matplotlib.figure.Figure
-        """
+    def _draw(self, name: str):
+        """Draw the figure ``name`` (see :attr:`FIGURES`); :meth:`figure` checks the name."""
         from .. import plots
 
-        if name not in self.figure_names():
-            raise ValueError(f"{self.name} draws the figures {self.figure_names()}; got {name!r}")
         titles = self.FIGURES[name][1]
         return plots.stage_comparison(self.summary, list(titles), titles=titles)
-
-    def figures(self) -> dict:
-        """``{name: Figure}`` for every name of :meth:`figure_names`."""
-        return {name: self.figure(name) for name in self.figure_names()}
 
 
 def probe_training(*, seed: int = 0, scale: str = "book", dataset: str = "digits", progress: bool = False,

@@ -97,7 +97,7 @@ def measure_signal(model: nn.Sequential, x: torch.Tensor, y: torch.Tensor) -> di
 
 
 class SignalPropagationResult(Result):
-    """Result of ``signal-propagation``; :meth:`figure` draws chapter 2's figures one at a time.
+    """Result of ``signal-propagation``; :meth:`~bnlearn.experiments.Result.figure` draws chapter 2's figures one at a time.
 
     Each figure is a :func:`bnlearn.plots.layer_profiles` of one per-layer
     quantity, one panel per activation and one line per set-up.
@@ -122,22 +122,10 @@ class SignalPropagationResult(Result):
         """The names of the figures this result can draw (a figure with no activation to show is left out)."""
         return [name for name in self.FIGURES if self._panels(name)]
 
-    def figure(self, name: str):
-        """Draw one figure (see :attr:`FIGURES`).
-
-        Parameters
-        ----------
-        name : str
-            One of :meth:`figure_names`.
-
-        Returns
-        -------
-        matplotlib.figure.Figure
-        """
+    def _draw(self, name: str):
+        """Draw the figure ``name`` (see :attr:`FIGURES`); :meth:`figure` checks the name."""
         from .. import plots
 
-        if name not in self.figure_names():
-            raise ValueError(f"signal-propagation draws the figures {self.figure_names()}; got {name!r}")
         init = self.summary["init"]
         if name == "training":
             train = self.summary["training"]
@@ -149,10 +137,6 @@ class SignalPropagationResult(Result):
                             "gradients": ("grad_norm", r"$\|\nabla_{W_l} L\|$", True)}[name]
         return plots.layer_profiles({act: {setup: cell[key] for setup, cell in init[act].items()}
                                      for act in self._panels(name)}, ylabel=ylabel, log=log)
-
-    def figures(self) -> dict:
-        """``{name: Figure}`` for every name of :meth:`figure_names`."""
-        return {name: self.figure(name) for name in self.figure_names()}
 
 
 def _mean_over_seeds(runs: list[dict]) -> dict:
