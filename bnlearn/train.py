@@ -17,6 +17,7 @@ import torch
 from torch import nn
 
 from .data import Dataset, iterate_batches
+from .nn._threads import torch_threads
 
 __all__ = ["History", "train", "evaluate", "OPTIMIZERS"]
 
@@ -280,14 +281,9 @@ def train(model: nn.Module, data: Dataset, *, steps: int | None = None, epochs: 
         model.train()
 
     fork_devices = [dev] if dev.type == "cuda" else []
-    threads_before = torch.get_num_threads()
-    if num_threads is not None:
-        torch.set_num_threads(int(num_threads))
-    try:
+    with torch_threads(num_threads):
         _loop(model, opt, batches, losses, steps, eval_every, seed, dev, hist, record_eval,
               progress, desc, stop_on_divergence, fork_devices, tqdm)
-    finally:
-        torch.set_num_threads(threads_before)
     return hist
 
 

@@ -60,11 +60,7 @@ def single_thread():
     The networks of chapters 2 and 3 are tiny: with several threads most of a
     step is spent synchronising them, and on a busy machine a step becomes
     ten or more times slower than on one thread."""
-    import torch
+    from ..nn._threads import torch_threads
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
+    with torch_threads(1):
         yield
-    finally:
-        torch.set_num_threads(before)

@@ -14,6 +14,8 @@ from typing import Callable, Dict, Optional
 import torch
 from torch import nn
 
+from ._threads import torch_threads
+
 __all__ = ["TextbookBatchNorm2d", "saved_tensor_bytes", "time_forward_backward", "time_inference",
            "small_conv_net"]
 
@@ -129,10 +131,7 @@ def time_forward_backward(modules: Dict[str, nn.Module], shape=(64, 64, 32, 32),
     dict of str to float
         Median seconds per module.
     """
-    before = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         dev = torch.device(device)
         gen = torch.Generator().manual_seed(seed)
         x = torch.randn(shape, generator=gen, dtype=dtype).to(dev).requires_grad_(True)
@@ -149,8 +148,6 @@ def time_forward_backward(modules: Dict[str, nn.Module], shape=(64, 64, 32, 32),
                 if r >= warmup:
                     times[k].append(time.perf_counter() - t0)
         return {k: statistics.median(v) for k, v in times.items()}
-    finally:
-        torch.set_num_threads(before)
 
 
 def time_inference(models: Dict[str, nn.Module], x: torch.Tensor, repeats: int = 15, warmup: int = 2,
@@ -173,10 +170,7 @@ def time_inference(models: Dict[str, nn.Module], x: torch.Tensor, repeats: int =
     dict of str to float
         Median seconds per model.
     """
-    before = torch.get_num_threads()
-    if threads is not None:
-        torch.set_num_threads(threads)
-    try:
+    with torch_threads(threads):
         times: Dict[str, list] = {k: [] for k in models}
         with torch.no_grad():
             for r in range(warmup + repeats):
@@ -189,8 +183,6 @@ def time_inference(models: Dict[str, nn.Module], x: torch.Tensor, repeats: int =
                     if r >= warmup:
                         times[k].append(time.perf_counter() - t0)
         return {k: statistics.median(v) for k, v in times.items()}
-    finally:
-        torch.set_num_threads(before)
 
 
 def small_conv_net(norm: Callable[[int], nn.Module], widths=(16, 32, 64), num_classes: int = 10,
