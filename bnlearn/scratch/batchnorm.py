@@ -195,8 +195,15 @@ def _check_dout(dout, x, owner):
         raise TypeError(f"{owner} expects dout of the forward input's dtype {x.dtype}; got {dout.dtype}")
 
 
-def _train_backward(dout, cache):
-    x, mean, inv_std, gamma = cache
+def _param_grads(dout, cache):
+    """The parameter gradients, shared by the training and eval backward passes.
+
+    Returns ``(g, dx, dv, pshape, m, dgamma, dbeta)``: ``dout`` viewed per
+    feature, a fresh ``dx`` buffer and its per-feature view ``dv`` (holding
+    ``x - mu`` on return), the broadcast shape, the count per feature, and the
+    two sums.
+    """
+    x, mean, inv_std, _ = cache
     view, axes, pshape, m, spec = _layout(x)
     g = dout.reshape(view.shape)
     dx = np.empty(x.shape, dtype=x.dtype)
@@ -206,6 +213,12 @@ def _train_backward(dout, cache):
     # dbeta = sum_i g_i ;  dgamma = sum_i g_i x_hat_i = (1/sigma) sum_i g_i (x_i - mu)
     dbeta = g.sum(axis=axes)
     dgamma = np.einsum(spec, g, dv) * inv_std
+    return g, dx, dv, pshape, m, dgamma, dbeta
+
+
+def _train_backward(dout, cache):
+    x, _, inv_std, gamma = cache
+    g, dx, dv, pshape, m, dgamma, dbeta = _param_grads(dout, cache)
     # dx_i = (gamma/sigma) (g_i - dbeta/m - x_hat_i dgamma/m), with x_hat_i = (x_i - mu)/sigma
     one_over_m = x.dtype.type(1.0 / m)
     dv *= (-(inv_std * dgamma) * one_over_m).reshape(pshape)   # - x_hat_i dgamma / m
@@ -406,14 +419,8 @@ class BatchNorm(Layer):
         if mode == "train":
             dx, dgamma, dbeta = _train_backward(dout, cache)
         else:
-            x, mean, inv_std, gamma = cache
-            view, axes, pshape, m, spec = _layout(x)
-            g = dout.reshape(view.shape)
-            dx = np.empty(x.shape, dtype=x.dtype)
-            dv = dx.reshape(view.shape)
-            np.subtract(view, mean.reshape(pshape), out=dv)
-            dbeta = g.sum(axis=axes)                       # sum_i g_i
-            dgamma = np.einsum(spec, g, dv) * inv_std      # sum_i g_i x_hat_i
+            _, _, inv_std, gamma = cache
+            g, dx, dv, pshape, _, dgamma, dbeta = _param_grads(dout, cache)
             np.multiply(g, (gamma * inv_std).reshape(pshape), out=dv)   # g_i gamma / sigma
         self.grads = {"gamma": dgamma, "beta": dbeta}
         return dx
