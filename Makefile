@@ -12,7 +12,7 @@ book:
 
 test:
 	@tools/setup.sh --test
-	$(VENV)/bin/python -m pytest --nbval-lax --durations=15
+	$(VENV)/bin/python -m pytest --durations=15
 
 setup:
 	@tools/setup.sh --test

@@ -53,7 +53,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help="data set (default: digits for --scale book, mnist for --scale full)")
     run.add_argument("--scale", choices=("book", "full"), default="book",
                      help="book: the chapter's size (seconds); full: the paper's setup")
-    run.add_argument("--seed", type=_seed, default=0, help="base seed (default 0)")
+    run.add_argument("--seed", type=_seed, default=None,
+                     help="base seed (default: $BNLEARN_SEED, or 0 when it is unset)")
     run.add_argument("--out", default="results", help="output folder (default: results)")
     run.add_argument("--no-progress", action="store_true", help="hide the progress bars")
     run.add_argument("--set", type=_setting, action="append", default=[], metavar="KEY=VALUE",

@@ -241,7 +241,7 @@ def describe(name: str) -> str:
     return doc.strip().splitlines()[0] if doc.strip() else ""
 
 
-def run(name: str, seed: int = 0, scale: str = "book", dataset: str | None = None,
+def run(name: str, seed: int | None = None, scale: str = "book", dataset: str | None = None,
         progress: bool = False, **overrides) -> Result:
     """Run the experiment ``name`` and return its :class:`Result`.
 
@@ -249,8 +249,10 @@ def run(name: str, seed: int = 0, scale: str = "book", dataset: str | None = Non
     ----------
     name : str
         A registered name (see :func:`names`).
-    seed : int, default 0
-        Base seed; experiments over several seeds use ``seed, seed + 1, ...``.
+    seed : int, optional
+        Base seed; experiments over several seeds use
+        :func:`bnlearn.seed_range` ``(seed, n)``. Default: :func:`bnlearn.base_seed`,
+        that is the environment variable ``BNLEARN_SEED`` or 0.
     scale : {"book", "full"}, default "book"
         ``"book"``: the size a chapter runs (seconds, digits). ``"full"``: the
         paper-sized run (MNIST by default; minutes to hours).
@@ -267,6 +269,10 @@ def run(name: str, seed: int = 0, scale: str = "book", dataset: str | None = Non
     Result
     """
     fn = get(name)
+    if seed is None:
+        from .. import base_seed
+
+        seed = base_seed()
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
         raise TypeError(f"seed must be an int; got {seed!r}")
     if seed < 0:

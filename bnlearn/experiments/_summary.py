@@ -16,6 +16,11 @@ def check_scale(scale) -> str:
 
 
 def check_seed(seed) -> int:
+    """``seed`` as an int; None means :func:`bnlearn.base_seed`."""
+    if seed is None:
+        from .. import base_seed
+
+        return base_seed()
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
         raise TypeError(f"seed must be an int; got {seed!r}")
     return int(seed)

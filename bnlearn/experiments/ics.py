@@ -27,6 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .. import seed_range
 from .. import diagnostics
 from ..data import iterate_batches
 from ..train import evaluate
@@ -107,7 +108,7 @@ def _percentile_runs(variants, seed, n_seeds, steps, lr, eval_every, record_ever
     out = {}
     for variant in variants:
         runs = []
-        for s in range(seed, seed + n_seeds):
+        for s in seed_range(seed, n_seeds):
             state = {}
 
             def record(model, xb, yb, state=state):
@@ -212,7 +213,7 @@ def ics_percentiles(*, seed: int = 0, scale: str = "book", dataset: str = "digit
     Parameters
     ----------
     seed : int, default 0
-        First seed; the scale's seeds are ``seed, seed + 1, ...``.
+        First seed; the scale's seeds are ``bnlearn.seed_range(seed, seeds)``.
     scale : {"book", "full"}, default "book"
         :data:`PERCENTILE_SETTINGS`: ``"book"``: 3 seeds, 500 steps;
         ``"full"``: 10 seeds, 3,000 steps; both at learning rate 1.0 (both
@@ -355,7 +356,7 @@ def probe_training(*, seed: int = 0, scale: str = "book", dataset: str = "digits
     Parameters
     ----------
     seed : int, default 0
-        First seed; the scale's seeds are ``seed, seed + 1, ...``.
+        First seed; the scale's seeds are ``bnlearn.seed_range(seed, seeds)``.
     scale : {"book", "full"}, default "book"
         :data:`PROBE_SETTINGS`: ``"book"``: 3 seeds, learning rates 0.1 and
         1.0, stages (0, 100, 300, 800); ``"full"``: 10 seeds, stages up to 3,000.
@@ -402,7 +403,7 @@ def probe_training(*, seed: int = 0, scale: str = "book", dataset: str = "digits
         for lr in lrs:
             for variant in ("plain", "bn"):
                 per_seed = []
-                for s in range(seed, seed + cfg["seeds"]):
+                for s in seed_range(seed, cfg["seeds"]):
                     found: dict = {}
 
                     def hook(model, xb, yb, t, lr=lr, found=found):
@@ -534,7 +535,7 @@ _MEASURES = {"ics-gradient": (_ics_measure, ("l2", "cosine", "relative")),
 
 # ----------------------------------------------------------- covariate shift
 
-def covariate_shift_demo(seed: int = 0, n: int = 400) -> dict:
+def covariate_shift_demo(seed: int | None = None, n: int = 400) -> dict:
     """Covariate shift in two dimensions: a linear classifier trained on a narrow slice of inputs.
 
     Points :math:`x \\in [-3, 3]^2` are labelled by a curved boundary,
@@ -546,8 +547,8 @@ def covariate_shift_demo(seed: int = 0, n: int = 400) -> dict:
 
     Parameters
     ----------
-    seed : int, default 0
-        Seed of the points.
+    seed : int, optional
+        Seed of the points; default :func:`bnlearn.base_seed`.
     n : int, default 400
         Points in each set.
 

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .. import seed_range
 from .. import diagnostics, models
 from ..data import iterate_batches
 from ..scaling import standardize
@@ -166,7 +167,7 @@ def signal_propagation(*, seed: int = 0, scale: str = "book", dataset: str = "di
     Parameters
     ----------
     seed : int, default 0
-        First seed; the scale's seeds are ``seed, seed + 1, ...``.
+        First seed; the scale's seeds are ``bnlearn.seed_range(seed, seeds)``.
     scale : {"book", "full"}, default "book"
         ``SETTINGS``: ``"book"``: 3 seeds, width 100, 200 training steps;
         ``"full"``: 10 seeds, width 256, 3,000 training steps.
@@ -216,7 +217,7 @@ def _run(seed: int, cfg: dict, activations: tuple, lr: float, dataset_name: str)
         init_results[act] = {}
         for name, (inputs, init, norm) in SETUPS.items():
             runs = []
-            for s in range(seed, seed + cfg["seeds"]):
+            for s in seed_range(seed, cfg["seeds"]):
                 model = models.deep_mlp(cfg["depth"], cfg["width"], norm=norm, activation=act,
                                         init=_init(init, act), seed=s, in_features=in_features)
                 model.train()

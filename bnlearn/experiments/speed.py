@@ -21,6 +21,7 @@ import math
 
 import numpy as np
 
+from .. import seed_range
 from .. import data as _data
 from . import Result, mean_interval, register, resolve_settings
 
@@ -70,7 +71,7 @@ def seed_cnn(*, seed: int, scale: str, dataset: str, progress: bool, **overrides
         if lr not in lrs:
             raise ValueError(f"seed-cnn: the tutorial's rate for {label} ({lr}) must be among lrs {lrs}")
     ds = _data.load(dataset)
-    seeds = [seed + i for i in range(cfg["seeds"])]
+    seeds = seed_range(seed, cfg["seeds"])
     final = {"with BN": [], "without BN": []}
     for label, bn in (("without BN", False), ("with BN", True)):
         for s in seeds:
@@ -171,7 +172,7 @@ def paper_fig1(*, seed: int, scale: str, dataset: str, progress: bool, **overrid
     ds = _data.load(dataset)
     in_features = int(np.prod(ds.image_shape))
     x_probe = torch.from_numpy(ds.x_test[:1000])
-    seeds = [seed + i for i in range(cfg["seeds"])]
+    seeds = seed_range(seed, cfg["seeds"])
     runs = {"without BN": [], "with BN": []}
     for s in seeds:
         for label, bn in (("without BN", False), ("with BN", True)):
@@ -241,7 +242,7 @@ def lr_sweep(*, seed: int, scale: str, dataset: str, progress: bool, **overrides
     lrs = sorted(float(lr) for lr in cfg["lrs"])
     ds = _data.load(dataset)
     in_features = int(np.prod(ds.image_shape))
-    seeds = [seed + i for i in range(cfg["seeds"])]
+    seeds = seed_range(seed, cfg["seeds"])
     final = {"without BN": [], "with BN": []}
     diverged = {"without BN": [], "with BN": []}
     largest = {"without BN": [], "with BN": []}
