@@ -132,3 +132,37 @@ def test_bn_vs_dropout_panel_titles_name_the_label_noise(results):
     assert list(rows) == ["dropout", "bn", "bn+dropout"]
     clean = experiments.run("bn-vs-dropout", seed=0, label_noise=0.0, **TINY["bn-vs-dropout"])
     assert list(clean.panel()) == ["test accuracy vs no regularisation\nclean labels"]
+
+
+# Every registered experiment, chapter 6's included, follows one figure protocol:
+# it names its figures, and each can be drawn alone by name.
+TINY_ALL = {
+    **TINY,
+    "paper-fig1": dict(steps=20, seeds=2, eval_every=10),
+    "seed-cnn": dict(steps=10, seeds=2, eval_every=5, lrs=(0.001, 0.01)),
+    "lr-sweep": dict(steps=10, seeds=1, eval_every=5, lrs=(0.5, 1.0)),
+}
+
+
+def test_every_registered_experiment_has_tiny_settings_here():
+    # A new experiment must join the figure-protocol test below.
+    assert sorted(TINY_ALL) == experiments.names()
+
+
+@pytest.mark.parametrize("name", experiments.names())
+def test_every_result_draws_each_named_figure_alone(name):
+    import matplotlib.figure
+
+    r = experiments.run(name, seed=0, **TINY_ALL[name])
+    names = r.figure_names()
+    assert names, f"{name} names no figures"
+    for fig_name in names:
+        fig = r.figure(fig_name)
+        assert isinstance(fig, matplotlib.figure.Figure) and fig.axes, fig_name
+        plt.close(fig)
+    figs = r.figures()
+    assert list(figs) == names
+    for fig in figs.values():
+        plt.close(fig)
+    with pytest.raises(ValueError, match="draws the figures"):
+        r.figure("no-such-figure")
