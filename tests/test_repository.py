@@ -16,7 +16,7 @@ import yaml
 from conftest import ROOT, notebooks
 
 PUBLIC_MODULES = ["scaling", "scratch", "nn", "data", "models", "train",
-                  "diagnostics", "plots", "experiments", "ensemble"]
+                  "diagnostics", "plots", "experiments", "ensemble", "stats"]
 
 
 def _pyproject():
