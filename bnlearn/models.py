@@ -6,6 +6,11 @@
   three sigmoid hidden layers of 100 units, batch norm before each nonlinearity.
 * :func:`deep_mlp`: a plain stack of ``depth`` hidden layers of ``width`` units,
   with or without normalisation, for the signal-propagation experiments.
+* :func:`small_conv_net`: a few 3x3 convolutions, each followed by a norm and
+  a ReLU, for comparing norms on images.
+
+Norms are named by :mod:`bnlearn.nn`'s one registry (``bnlearn.nn.norm_names()``:
+``"none"``, ``"batch"``, ``"group"``, ``"layer"``, ``"renorm"``, ``"ghost"``).
 
 Batch norm is the book's own :class:`bnlearn.nn.BatchNorm1d` (a drop-in for
 ``torch.nn.BatchNorm1d``: same arguments and ``state_dict``, our backward).
@@ -20,11 +25,11 @@ import contextlib
 import torch
 from torch import nn
 
-# The one place where the models pick their batch-norm class: the book's own
-# (bnlearn.nn, a drop-in for torch.nn.BatchNorm1d with a hand-written backward).
-from .nn import BatchNorm1d as _BatchNorm1d
+# The models pick their norms from bnlearn.nn's one registry; batch norm is the
+# book's own (a drop-in for torch.nn.BatchNorm1d with a hand-written backward).
+from .nn.registry import norm_layer, norm_names
 
-__all__ = ["seed_cnn", "paper_mlp", "deep_mlp", "ACTIVATIONS", "NORMS"]
+__all__ = ["seed_cnn", "paper_mlp", "deep_mlp", "small_conv_net", "ACTIVATIONS", "NORMS"]
 
 #: Activation names accepted by the builders.
 ACTIVATIONS = {
@@ -34,8 +39,20 @@ ACTIVATIONS = {
     "identity": nn.Identity,
 }
 
-#: Normalisation names accepted by :func:`deep_mlp` (``None`` for none).
-NORMS = (None, "batch")
+
+
+def __getattr__(name):
+    # NORMS follows the registry, so a norm registered later is accepted too.
+    if name == "NORMS":
+        return (None, *norm_names())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def _check_norm(norm):
+    names = norm_names()
+    if norm is not None and norm not in names:
+        raise ValueError(f"unknown norm {norm!r}; expected None or one of {names} (bnlearn.nn.norm_names())")
+    return "none" if norm is None else norm
 
 
 def _check_bool(name, value):
@@ -141,7 +158,7 @@ def seed_cnn(batchnorm: bool, *, input_shape=(1, 8, 8), num_classes: int = 10,
             nn.Conv2d(32, 64, 3), nn.ReLU(), nn.Flatten(),
         ]
         if batchnorm:
-            layers.append(_BatchNorm1d(flat))
+            layers.append(norm_layer("batch", flat))
         layers += [nn.Linear(flat, 64), nn.ReLU(), nn.Linear(64, num_classes)]
         return nn.Sequential(*layers)
 
@@ -198,7 +215,7 @@ def paper_mlp(batchnorm: bool, activation: str = "sigmoid", *, in_features: int 
             _init_linear(lin, init_std, activation)
             layers.append(lin)
             if batchnorm:
-                layers.append(_BatchNorm1d(hidden))
+                layers.append(norm_layer("batch", hidden))
             layers.append(_activation(activation))
             fan_in = hidden
         out = nn.Linear(fan_in, num_classes)
@@ -211,7 +228,7 @@ def paper_mlp(batchnorm: bool, activation: str = "sigmoid", *, in_features: int 
 
 def deep_mlp(depth: int, width: int, norm: str | None = None, activation: str = "relu", *,
              in_features: int = 64, num_classes: int = 10, init="kaiming",
-             seed: int | None = None) -> nn.Sequential:
+             norm_options: dict | None = None, seed: int | None = None) -> nn.Sequential:
     """A plain deep MLP: ``depth`` hidden layers ``h = f(N(W x + b))``.
 
     Parameters
@@ -220,9 +237,11 @@ def deep_mlp(depth: int, width: int, norm: str | None = None, activation: str = 
         Number of hidden layers, at least 1.
     width : int
         Units per hidden layer.
-    norm : {None, "batch"}, default None
-        Normalisation before each nonlinearity; with ``"batch"`` the linear
-        layer before it has no bias.
+    norm : str or None, default None
+        Normalisation before each nonlinearity: ``None`` (or ``"none"``) or any
+        name of :mod:`bnlearn.nn`'s registry (``"batch"``, ``"group"``,
+        ``"layer"``, ``"renorm"``, ``"ghost"``, ...). With a norm, the linear
+        layer before it has no bias (the norm's shift replaces it).
     activation : str, default "relu"
         One of ``"relu"``, ``"sigmoid"``, ``"tanh"``, ``"identity"``.
     in_features : int, default 64
@@ -236,6 +255,8 @@ def deep_mlp(depth: int, width: int, norm: str | None = None, activation: str = 
         Gaussian weights.
     seed : int, optional
         Seed of the initial weights.
+    norm_options : dict, optional
+        Keyword arguments of the norm layer (e.g. ``{"virtual_batch_size": 4}``).
 
     Returns
     -------
@@ -246,19 +267,19 @@ def deep_mlp(depth: int, width: int, norm: str | None = None, activation: str = 
     for name, value, low in (("depth", depth, 1), ("width", width, 1),
                              ("in_features", in_features, 1), ("num_classes", num_classes, 2)):
         _check_int(name, value, low)
-    if norm not in NORMS:
-        raise ValueError(f"unknown norm {norm!r}; expected one of {NORMS}")
+    norm = _check_norm(norm)
+    norm_options = _check_options(norm_options)
     _activation(activation)
     _check_init(init)
     with _seeded(seed):
         layers: list[nn.Module] = [nn.Flatten()]
         fan_in = in_features
         for _ in range(depth):
-            lin = nn.Linear(fan_in, width, bias=norm is None)
+            lin = nn.Linear(fan_in, width, bias=norm == "none")
             _init_linear(lin, init, activation)
             layers.append(lin)
-            if norm == "batch":
-                layers.append(_BatchNorm1d(width))
+            if norm != "none":
+                layers.append(norm_layer(norm, width, **norm_options))
             layers.append(_activation(activation))
             fan_in = width
         out = nn.Linear(fan_in, num_classes)
@@ -267,3 +288,62 @@ def deep_mlp(depth: int, width: int, norm: str | None = None, activation: str = 
         model = nn.Sequential(*layers)
     model.activation_indices = [i for i, m in enumerate(model) if type(m) in ACTIVATIONS.values()]
     return model
+
+
+def _check_options(options) -> dict:
+    if options is None:
+        return {}
+    if not isinstance(options, dict):
+        raise TypeError(f"norm_options must be a dict of keyword arguments; got {options!r}")
+    return options
+
+
+def small_conv_net(norm="batch", widths=(16, 32, 64), num_classes: int = 10, in_channels: int = 1, *,
+                   norm_options: dict | None = None, seed: int | None = None) -> nn.Sequential:
+    """A small conv net: ``[Conv 3x3 (padding 1) -> norm -> ReLU] * len(widths) -> global average pool -> Linear``.
+
+    With a norm, the convolutions have no bias: the norm's shift replaces it.
+
+    Parameters
+    ----------
+    norm : str, None or callable, default "batch"
+        A name of :mod:`bnlearn.nn`'s registry (``"batch"``, ``"group"``,
+        ``"layer"``, ``"renorm"``, ``"ghost"``, ``"none"``; ``None`` means
+        ``"none"``), or a callable ``norm(channels)`` that builds the layer
+        (e.g. ``torch.nn.BatchNorm2d``, to compare with PyTorch's own).
+    widths : tuple of int, default (16, 32, 64)
+        Channels of the successive convolutions.
+    num_classes : int, default 10
+        Output logits.
+    in_channels : int, default 1
+        Input channels.
+    norm_options : dict, optional
+        Keyword arguments of a registry norm (e.g. ``{"groups": 4}``).
+    seed : int, optional
+        Seed of the initial weights.
+
+    Returns
+    -------
+    torch.nn.Sequential
+        Maps ``(N, in_channels, H, W)`` to ``(N, num_classes)`` logits.
+    """
+    if callable(norm) and not isinstance(norm, str):
+        make, has_norm = norm, True
+    else:
+        name = _check_norm(norm)
+        options = _check_options(norm_options)
+        make, has_norm = (lambda c: norm_layer(name, c, 2, **options)), name != "none"
+    if not isinstance(widths, tuple | list) or not widths:
+        raise ValueError(f"widths must be a non-empty tuple of positive ints; got {widths!r}")
+    for w in widths:
+        _check_int("each width", w, 1)
+    _check_int("num_classes", num_classes, 2)
+    _check_int("in_channels", in_channels, 1)
+    with _seeded(seed):
+        layers: list[nn.Module] = []
+        c = in_channels
+        for w in widths:
+            layers += [nn.Conv2d(c, w, 3, padding=1, bias=not has_norm), make(w), nn.ReLU()]
+            c = w
+        layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, num_classes)]
+        return nn.Sequential(*layers)

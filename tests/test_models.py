@@ -5,6 +5,7 @@ from torch import nn
 
 import bnlearn.nn as bnn
 from bnlearn import models
+from bnlearn.nn import BatchNorm1d
 
 
 def _bn_layers(model):
@@ -22,7 +23,7 @@ def test_seed_cnn_is_sized_to_the_input(shape, flat):
         assert [type(m).__name__ for m in model][:6] == ["Conv2d", "ReLU", "MaxPool2d", "Conv2d", "ReLU", "Flatten"]
         assert len(_bn_layers(model)) == int(bn)
         if bn:
-            assert isinstance(model[6], models._BatchNorm1d) and model[6].num_features == flat
+            assert type(model[6]) is BatchNorm1d and model[6].num_features == flat
 
 
 def test_paper_mlp_structure():
@@ -112,8 +113,8 @@ def test_model_errors():
         models.deep_mlp(0, 10)
     with pytest.raises(TypeError, match="width must be an int; got 10.5"):
         models.deep_mlp(2, 10.5)
-    with pytest.raises(ValueError, match=r"unknown norm 'layer'; expected one of \(None, 'batch'\)"):
-        models.deep_mlp(2, 10, norm="layer")
+    with pytest.raises(ValueError, match=r"unknown norm 'layr'; expected None or one of \['none', 'batch'"):
+        models.deep_mlp(2, 10, norm="layr")
     with pytest.raises(ValueError, match="init must be 'default', 'kaiming', 'xavier' or a positive std; got 'he'"):
         models.deep_mlp(2, 10, init="he")
     with pytest.raises(TypeError, match="seed must be an int or None; got 'x'"):
