@@ -5,10 +5,10 @@ import math
 import numpy as np
 import pytest
 
-from bnlearn import experiments
+from bnlearn import experiments, seed_range
 from bnlearn.experiments import Result, mean_interval
 
-TINY_FIG1 = dict(steps=30, seeds=2, eval_every=10, target=0.3, lr=2.0)
+TINY_FIG1 = dict(steps=30, seeds=2, eval_every=10, target=0.3, lr=2.0, settled_after=10)
 
 
 def test_registry_lists_chapter6():
@@ -45,8 +45,10 @@ def test_run_argument_errors():
         experiments.run("paper-fig1", steps="many")
     with pytest.raises(ValueError, match="paper-fig1 needs seeds >= 1; got 0"):
         experiments.run("paper-fig1", seeds=0)
-    with pytest.raises(ValueError, match=r"paper-fig1: target must be an accuracy in \(0, 1\); got 1.5"):
-        experiments.run("paper-fig1", target=1.5, steps=1)
+    with pytest.raises(ValueError, match=r"paper-fig1: target must be an accuracy in \(0, 1\); got 1.0"):
+        experiments.run("paper-fig1", target=1.0, steps=1)
+    with pytest.raises(ValueError, match=r"paper-fig1: settled_after must be a step >= 0; got -1"):
+        experiments.run("paper-fig1", settled_after=-1, steps=1)
     with pytest.raises(ValueError, match=r"tutorial's rate for with BN \(0.01\) must be among lrs \[0.1\]"):
         experiments.run("seed-cnn", lrs=(0.1,))
 
@@ -90,7 +92,7 @@ def test_paper_fig1_tiny_is_deterministic_and_consistent(tmp_path):
     b = experiments.run("paper-fig1", seed=1, **TINY_FIG1)
     assert _without_timing(a) == _without_timing(b)
     s = a.summary
-    assert a.params["seed_values"] == [1, 2] and a.params["target"] == 0.3
+    assert a.params["seed_values"] == seed_range(1, 2) and a.params["target"] == 0.3
     for label in ("with BN", "without BN"):
         runs = a.data["runs"][label]
         assert len(runs) == 2 and runs[0]["eval_steps"] == [0, 10, 20, 30]
@@ -103,9 +105,50 @@ def test_paper_fig1_tiny_is_deterministic_and_consistent(tmp_path):
                  if b_ is not None and p is not None]
         assert s["fraction_of_steps"]["values"] == [b_ / p for b_, p in pairs]
     assert s["step_cost_ratio"]["n"] == 2
+    # The final gap is paired by seed: BN's last accuracy minus the plain network's, seed by seed.
+    runs = a.data["runs"]
+    assert s["final_accuracy_gap"]["values"] == pytest.approx(
+        [b_["eval_accuracy"][-1] - p["eval_accuracy"][-1] for b_, p in zip(runs["with BN"], runs["without BN"])])
+    # The sigmoid-input summaries, recomputed by hand from the curves (evaluations at steps >= 10).
+    for label in ("with BN", "without BN"):
+        curves = s["sigmoid_input"][label]
+        for k, r in enumerate(runs[label]):
+            late = [i for i, st in enumerate(r["eval_steps"]) if st >= 10]
+            assert curves["lowest_median"]["values"][k] == min(r["p50"])
+            assert curves["median_range"]["values"][k] == pytest.approx(
+                max(r["p50"][i] for i in late) - min(r["p50"][i] for i in late))
+            assert curves["narrowest_spread"]["values"][k] == pytest.approx(
+                min(r["p85"][i] - r["p15"][i] for i in late))
     files = [p.name for p in a.save(tmp_path)]
     assert files == ["paper-fig1.json", "paper-fig1-accuracy.png", "paper-fig1-sigmoid-input.png"]
     assert json.loads((tmp_path / "paper-fig1.json").read_text())["summary"]["target"] == 0.3
+    # No evaluation after settled_after: no curve summaries rather than summaries of nothing.
+    early = experiments.run("paper-fig1", seed=1, **{**TINY_FIG1, "settled_after": 1000})
+    assert early.summary["sigmoid_input"] == {"without BN": None, "with BN": None}
+
+
+def _check_figures(result, names, axes):
+    """``result`` names ``names`` and draws each through the base class's ``figure``/``figures``."""
+    import matplotlib.pyplot as plt
+
+    assert result.figure_names() == names
+    assert "figures" not in type(result).__dict__          # figures() comes from Result
+    for name, n_axes in zip(names, axes):
+        fig = result.figure(name)
+        assert len(fig.axes) == n_axes, name
+        plt.close(fig)
+    figs = result.figures()
+    assert list(figs) == names
+    for fig in figs.values():
+        plt.close(fig)
+    with pytest.raises(ValueError, match=rf"{result.name} draws the figures \[.*\]; got 'nope'"):
+        result.figure("nope")
+
+
+def test_paper_fig1_figures():
+    r = experiments.run("paper-fig1", seed=1, **TINY_FIG1)
+    _check_figures(r, ["accuracy", "sigmoid-input"], [1, 2])
+    assert r.figure("sigmoid-input").axes[0].get_title() == "without BN (seed 1000)"
 
 
 def test_paper_fig1_bn_reaches_the_target_first():
@@ -128,6 +171,7 @@ def test_lr_sweep_tiny(tmp_path):
         assert r.summary["largest_lr"][label] == [0.25]
     assert r.summary["lr_ratio"] == [1.0]
     assert [p.name for p in r.save(tmp_path)] == ["lr-sweep.json", "lr-sweep-accuracy-vs-lr.png"]
+    _check_figures(r, ["accuracy-vs-lr"], [1])
 
 
 def test_seed_cnn_tiny(tmp_path):
@@ -138,3 +182,17 @@ def test_seed_cnn_tiny(tmp_path):
     assert r.summary["article"]["gap"]["values"] == pytest.approx(gap.tolist())
     assert r.summary["same_lr_gap"]["0.01"]["mean"] == pytest.approx((acc["with BN"][:, 1] - acc["without BN"][:, 1]).mean())
     assert [p.name for p in r.save(tmp_path)] == ["seed-cnn.json", "seed-cnn-accuracy-vs-lr.png"]
+    _check_figures(r, ["accuracy-vs-lr"], [1])
+
+
+def test_signal_propagation_trains_from_the_first_seed():
+    """Chapter 2's training run starts from the first of the measured seeds, for any base seed:
+    its step 0 is that seed's Xavier/He network at initialisation."""
+    kw = dict(seeds=1, depth=4, width=8, batch=40, train_steps=3, activations=("relu", "tanh"))
+    r = experiments.run("signal-propagation", seed=2, **kw)          # seeds: seed_range(2, 1) == [2000]
+    for act in ("relu", "tanh"):
+        step0 = r.summary["training"][act]["Xavier/He"]["post_std"][0]
+        assert step0 == pytest.approx(r.summary["init"][act]["standardised, Xavier/He"]["post_std"], rel=1e-12)
+    other = experiments.run("signal-propagation", seed=3, **kw)
+    assert other.summary["training"]["relu"]["Xavier/He"]["post_std"][0] != pytest.approx(
+        r.summary["training"]["relu"]["Xavier/He"]["post_std"][0])
