@@ -22,6 +22,13 @@ Conventions shared by everything in this module:
 * A constant feature is left unscaled: its scale is taken to be 1, as
   scikit-learn does, so it maps to 0 after standardisation and to the lower
   end of ``feature_range`` after min-max scaling.
+* Values near the float limits give right answers where the answer is a
+  float: :func:`standardize` and :func:`min_max_scale` (and
+  :class:`MinMaxScaler`'s ``scale_``) work on each huge feature divided by a
+  power of two, which is exact and leaves their results unchanged. A
+  statistic that itself exceeds the largest float64 (the variance of values
+  near 1e308) cannot be stored: :class:`RunningMoments` and
+  :class:`StandardScaler` refuse such data with a :class:`ValueError`.
 
 This module never imports torch.
 """
@@ -110,11 +117,16 @@ def _check_feature_range(feature_range, *, who: str) -> tuple[float, float]:
         )
     if not ok:
         raise TypeError(f"{who}: feature_range must be a pair of real numbers (min, max); got {feature_range!r}")
-    lo, hi = float(feature_range[0]), float(feature_range[1])
-    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi):
+    try:
+        lo, hi = float(feature_range[0]), float(feature_range[1])
+    except OverflowError:                     # an int too large for a float
+        lo, hi = np.inf, np.inf
+    with np.errstate(over="ignore", invalid="ignore"):
+        width_ok = np.isfinite(hi - lo)
+    if not (np.isfinite(lo) and np.isfinite(hi) and lo < hi and width_ok):
         raise ValueError(
-            f"{who}: feature_range must be a pair (min, max) of finite numbers with min < max; "
-            f"got {tuple(feature_range)!r}"
+            f"{who}: feature_range must be a pair (min, max) of finite numbers, max - min finite too, "
+            f"with min < max; got {tuple(feature_range)!r}"
         )
     return lo, hi
 
@@ -190,6 +202,18 @@ class RunningMoments:
 
     # -- summaries ---------------------------------------------------------
     @staticmethod
+    def _check_finite(mean, m2, who: str) -> None:
+        """Refuse statistics that overflowed float64 (values near its limits), naming the features."""
+        bad = ~(np.isfinite(mean) & np.isfinite(m2))
+        if bad.any():
+            idx = [tuple(int(i) for i in t) if len(t) > 1 else int(t[0]) for t in np.argwhere(bad)[:8]]
+            raise ValueError(
+                f"{who}: the mean or the sum of squared deviations of feature(s) {idx} exceeds the largest "
+                f"float64 (about 1.8e308): the data are too large to summarise. Divide them by a constant "
+                f"first (standardize and min_max_scale handle such data themselves)"
+            )
+
+    @staticmethod
     def _summarise(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Count, mean and M2 of one batch along axis 0, in float64, NaNs skipped."""
         x = x.astype(np.float64, copy=False)  # accumulate in float64 whatever the input
@@ -215,11 +239,13 @@ class RunningMoments:
         safe = np.maximum(n, 1).astype(np.float64)
         delta = mb - ma  # delta = m_b - m_a
         mean = ma + delta * (nb / safe)  # m = m_a + delta * n_b / n
-        m2 = m2a + m2b + delta**2 * (na * (nb / safe))  # M2 = M2_a + M2_b + delta^2 n_a n_b / n
+        weight = na * (nb / safe)
+        # M2 = M2_a + M2_b + delta^2 n_a n_b / n  (no term when one part is empty, even if delta is huge)
+        m2 = m2a + m2b + np.where(weight == 0, 0.0, delta**2 * weight)
         return n, np.where(n > 0, mean, 0.0), m2
 
     # -- public API ----------------------------------------------------------
-    def update(self, x) -> "RunningMoments":
+    def update(self, x, *, _who: str = "RunningMoments.update") -> "RunningMoments":
         """Add a batch of samples.
 
         Parameters
@@ -234,8 +260,16 @@ class RunningMoments:
         -------
         RunningMoments
             ``self``, so that calls can be chained.
+
+        Raises
+        ------
+        ValueError
+            If ``x`` holds infinity, has another ``feature_shape``, or is so
+            large (values near 1e308) that a mean or a sum of squared
+            deviations exceeds float64; the accumulator is then unchanged.
         """
-        arr = _as_numeric_array(x, who="RunningMoments.update")
+        who = _who
+        arr = _as_numeric_array(x, who=who)
         if arr.ndim == 0:
             arr = arr[None]
         if self.feature_shape is None:
@@ -250,8 +284,11 @@ class RunningMoments:
             )
         if arr.shape[0] == 0:
             return self
-        nb, mb, m2b = self._summarise(arr)
-        self.count, self._mean, self.m2 = self._combine(self.count, self._mean, self.m2, nb, mb, m2b)
+        with np.errstate(over="ignore", invalid="ignore"):   # an overflow is refused just below
+            nb, mb, m2b = self._summarise(arr)
+            count, mean, m2 = self._combine(self.count, self._mean, self.m2, nb, mb, m2b)
+        self._check_finite(mean, m2, who)
+        self.count, self._mean, self.m2 = count, mean, m2
         return self
 
     def merge(self, other: "RunningMoments") -> "RunningMoments":
@@ -283,9 +320,11 @@ class RunningMoments:
             )
         out = RunningMoments()
         out.feature_shape = self.feature_shape
-        out.count, out._mean, out.m2 = self._combine(
-            self.count, self._mean, self.m2, other.count, other._mean, other.m2
-        )
+        with np.errstate(over="ignore", invalid="ignore"):
+            out.count, out._mean, out.m2 = self._combine(
+                self.count, self._mean, self.m2, other.count, other._mean, other.m2
+            )
+        self._check_finite(out._mean, out.m2, "RunningMoments.merge")
         return out
 
     def copy(self) -> "RunningMoments":
@@ -351,15 +390,42 @@ def _moveaxis_front(arr: np.ndarray, axis: int) -> np.ndarray:
     return np.moveaxis(arr, axis, 0)
 
 
+#: Features whose largest magnitude exceeds this are divided by a power of two
+#: before their statistics are taken (their squares could overflow float64).
+_HUGE = 2.0**510
+
+
+def _power_of_two_scale(front: np.ndarray) -> np.ndarray:
+    """Per feature (axis 0 is the samples): 1, or a power of two ``s`` with ``1 <= max|x| / s < 2``
+    for features whose magnitude exceeds :data:`_HUGE`. Dividing by it is exact."""
+    with np.errstate(invalid="ignore"):
+        amax = np.where(np.isnan(front), 0.0, np.abs(front)).max(axis=0) if front.shape[0] else \
+            np.zeros(front.shape[1:])
+    amax = np.asarray(amax, dtype=np.float64)
+    _, exponent = np.frexp(amax)
+    return np.where(amax > _HUGE, np.ldexp(1.0, exponent - 1), 1.0)
+
+
 def _min_max_params(data_min, data_max, lo: float, hi: float):
     """Scale and offset that map ``[data_min, data_max]`` onto ``[lo, hi]``.
 
     ``x' = x * scale + offset`` with ``scale = (hi - lo) / (data_max - data_min)``
-    and ``offset = lo - data_min * scale``; a zero range is replaced by 1.
+    and ``offset = lo - data_min * scale``; a zero range is replaced by 1. A
+    range too large for a float (features near +-1.8e308) is computed on the
+    feature divided by a power of two: ``data_range`` is then ``inf`` (its true
+    value exceeds float64) but ``scale`` and ``offset`` are right.
     """
-    data_range = data_max - data_min
+    with np.errstate(over="ignore", invalid="ignore"):
+        data_range = data_max - data_min
     denom = np.where(data_range < 10 * _EPS64, 1.0, data_range)  # constant feature: range -> 1
     scale = (hi - lo) / denom  # (b - a) / (max - min)
+    huge = np.isinf(data_range) & np.isfinite(data_min) & np.isfinite(data_max)
+    if np.any(huge):
+        top = np.maximum(np.abs(np.where(huge, data_min, 0.0)), np.abs(np.where(huge, data_max, 0.0)))
+        s = np.ldexp(1.0, np.frexp(top)[1] - 1)                   # 1 <= top / s < 2, exact to divide by
+        with np.errstate(invalid="ignore", divide="ignore"):
+            scaled = ((hi - lo) / (data_max / s - data_min / s)) / s  # (b - a) / ((max - min) / s) / s
+        scale = np.where(huge, scaled, scale)
     offset = lo - data_min * scale  # a - min * scale
     return data_range, scale, offset
 
@@ -475,7 +541,10 @@ def standardize(x, axis=0) -> np.ndarray:
     if arr.shape[ax] == 0:
         raise ValueError(f"{who} needs at least one sample along axis {ax}; got shape {arr.shape}")
     front = _moveaxis_front(arr, ax)
-    rm = RunningMoments().update(front)
+    s = _power_of_two_scale(front)  # 1, or 2^k for features near the float limits: z is unchanged
+    if np.any(s != 1.0):
+        front = front / s
+    rm = RunningMoments().update(front, _who=who)
     mean, var = rm.mean, rm.var
     scale = np.where(_is_constant(var, mean, rm.count), 1.0, np.sqrt(var))  # sigma, 1 if constant
     out = (front - mean) / scale  # z = (x - mu) / sigma
@@ -646,7 +715,7 @@ class StandardScaler(_ScalerBase):
         arr = self._validate(X, reset=first, copy=False, method="partial_fit")
         if first:
             self._moments = RunningMoments()
-        self._moments.update(arr)  # Chan et al.'s update of (count, mean, M2)
+        self._moments.update(arr, _who=f"{type(self).__name__}.partial_fit")  # Chan et al.'s update
         rm = self._moments
         counts = rm.count
         self.n_samples_seen_ = counts.copy() if np.any(counts != counts.max()) else int(counts.max())

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import _validation as _v
 from .data import Dataset, iterate_batches
 from .nn._threads import torch_threads
 
@@ -147,6 +148,16 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, chunk: int = 20
         ``(accuracy, loss)`` with accuracy :math:`\\frac1N\\sum_i [\\arg\\max_k z_{ik} = y_i]`
         and loss :math:`-\\frac1N\\sum_i \\log \\mathrm{softmax}(z_i)_{y_i}`.
     """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
+    for name, t in (("x", x), ("y", y)):
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"evaluate: {name} must be a torch.Tensor; got {type(t).__name__}")
+    if len(x) != len(y):
+        raise ValueError(f"evaluate: x and y must hold as many examples; got {len(x)} and {len(y)}")
+    if len(x) == 0:
+        raise ValueError("evaluate needs at least one example to average over; got 0")
+    _check_count("chunk", chunk)
     correct, loss = 0.0, 0.0
     for start in range(0, len(x), chunk):
         logits = model(x[start:start + chunk])
@@ -156,13 +167,59 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor, chunk: int = 20
     return correct / len(x), loss / len(x)
 
 
-def _check_count(name, value):
+#: The most steps one call trains for (the losses are kept, 4 bytes each).
+MAX_STEPS = 2**31 - 1
+
+
+def _check_count(name, value, high=_v.INT64_MAX):
     if value is None:
         return
     if isinstance(value, bool) or not isinstance(value, int | np.integer):
-        raise TypeError(f"{name} must be an int; got {value!r}")
+        raise TypeError(f"{name} must be an int; got {_v.describe(value)}")
     if value < 1:
-        raise ValueError(f"{name} must be >= 1; got {value}")
+        raise ValueError(f"{name} must be >= 1; got {_v.describe(value)}")
+    if value > high:
+        raise ValueError(f"{name} must be <= {high}; got {_v.describe(value)}")
+
+
+def _check_data(data: Dataset) -> None:
+    """Refuse training data that would poison every step: NaN or infinite inputs, bad labels, empty parts."""
+    for part in ("train", "test"):
+        x, y = getattr(data, f"x_{part}"), getattr(data, f"y_{part}")
+        if len(x) == 0:
+            raise ValueError(f"data.x_{part} is empty: training needs examples to learn from and the test "
+                             f"set examples to average the accuracy over")
+        if len(x) != len(y):
+            raise ValueError(f"data.x_{part} and data.y_{part} must hold as many examples; got {len(x)} and {len(y)}")
+        xa = np.asarray(x)
+        if not np.issubdtype(xa.dtype, np.floating):
+            raise TypeError(f"data.x_{part} must hold floating-point images; got dtype {xa.dtype}")
+        if not np.isfinite(xa).all():
+            bad = np.flatnonzero(~np.isfinite(xa.reshape(len(xa), -1)).all(axis=1))
+            raise ValueError(f"data.x_{part} holds NaN or infinite values in {len(bad)} example(s) (the first is "
+                             f"example {int(bad[0])}); a single one makes every loss NaN. Remove or impute them "
+                             f"before training")
+        ya = np.asarray(y)
+        if not np.issubdtype(ya.dtype, np.integer):
+            raise TypeError(f"data.y_{part} must hold integer labels; got dtype {ya.dtype}")
+        if ya.min() < 0 or ya.max() >= data.num_classes:
+            raise ValueError(f"data.y_{part} must hold labels in range({data.num_classes}) (data.num_classes); "
+                             f"got values from {ya.min()} to {ya.max()}")
+
+
+def _check_hyper(model: nn.Module, lr, momentum, weight_decay) -> None:
+    """Learning rate, momentum and weight decay: finite, in range, representable in the parameters' dtype."""
+    dtypes = {p.dtype for p in model.parameters() if p.is_floating_point()}
+    largest = min((torch.finfo(d).max for d in dtypes), default=_v.FLOAT32_MAX)
+    kind = ", ".join(sorted(str(d).replace("torch.", "") for d in dtypes)) or "float32"
+    if isinstance(lr, bool) or not isinstance(lr, int | float | np.integer | np.floating) \
+            or not lr > 0 or not math.isfinite(lr):
+        raise ValueError(f"lr must be a positive finite number; got {_v.describe(lr)}")
+    if lr > largest:
+        raise ValueError(f"lr must be at most {largest:.4g}, the largest {kind} (the parameters' dtype), "
+                         f"or no update can be computed; got {_v.describe(lr)}")
+    _v.check_real(momentum, "momentum", low=0.0, high=largest, what="a finite number >= 0")
+    _v.check_real(weight_decay, "weight_decay", low=0.0, high=largest, what="a finite number >= 0")
 
 
 def train(model: nn.Module, data: Dataset, *, steps: int | None = None, epochs: int | None = None,
@@ -196,9 +253,10 @@ def train(model: nn.Module, data: Dataset, *, steps: int | None = None, epochs: 
         ``params -> torch.optim.Optimizer`` (then ``lr``, ``momentum`` and
         ``weight_decay`` are not used).
     lr : float, default 0.01
-        Learning rate, positive.
+        Learning rate, positive, finite and at most the largest float of the
+        parameters' dtype (3.4e38 for float32): larger rates cannot be applied.
     momentum, weight_decay : float, default 0.0
-        Passed to the optimizer.
+        Passed to the optimizer; finite, ``>= 0``.
     seed : int, default 0
         Seeds the batch order and torch's RNG during training (dropout); the
         global RNG state is restored afterwards.
@@ -225,6 +283,17 @@ def train(model: nn.Module, data: Dataset, *, steps: int | None = None, epochs: 
     Returns
     -------
     History
+
+    Raises
+    ------
+    TypeError, ValueError
+        For a bad argument, all checked before the first step: counts that
+        are not positive ints (``steps`` and ``epochs`` at most
+        :data:`MAX_STEPS` steps), a learning rate, momentum or weight decay
+        out of range, training or test images with NaN or infinite values,
+        labels outside ``range(data.num_classes)``, an empty training or test
+        set. A loss that becomes NaN *during* training is not an error: it
+        stops training with ``History.diverged`` set.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
@@ -234,21 +303,27 @@ def train(model: nn.Module, data: Dataset, *, steps: int | None = None, epochs: 
         raise ValueError(f"give exactly one of steps and epochs; got steps={steps!r}, epochs={epochs!r}")
     for name, value in (("steps", steps), ("epochs", epochs), ("batch_size", batch_size),
                         ("eval_every", eval_every)):
-        _check_count(name, value)
+        _check_count(name, value, MAX_STEPS if name in ("steps", "epochs") else _v.INT64_MAX)
     if batch_size > len(data.x_train):
         raise ValueError(f"batch_size must be at most the {len(data.x_train)} training examples; got {batch_size}")
-    if isinstance(lr, bool) or not isinstance(lr, int | float) or not lr > 0 or not math.isfinite(lr):
-        raise ValueError(f"lr must be a positive finite number; got {lr!r}")
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
-        raise TypeError(f"seed must be an int; got {seed!r}")
+        raise TypeError(f"seed must be an int; got {_v.describe(seed)}")
+    if not 0 <= seed <= _v.INT64_MAX:
+        raise ValueError(f"seed must be an int in [0, 2**63 - 1]; got {_v.describe(seed)}")
     if not isinstance(progress, bool):
         raise TypeError(f"progress must be True or False; got {progress!r}")
     if probe is not None and not callable(probe):
         raise TypeError(f"probe must be a callable model -> dict or None; got {probe!r}")
-    _check_count("num_threads", num_threads)
+    _check_count("num_threads", num_threads, 4096)
+    if not (callable(optimizer) and not isinstance(optimizer, str)):
+        _check_hyper(model, lr, momentum, weight_decay)
+    _check_data(data)
     dev = _device(device)
     if steps is None:
         steps = epochs * (len(data.x_train) // batch_size)
+        if steps > MAX_STEPS:
+            raise ValueError(f"epochs={epochs} of {len(data.x_train) // batch_size} steps make {steps} steps; "
+                             f"at most {MAX_STEPS} fit one call")
 
     if progress:
         from tqdm.auto import tqdm  # a widget in notebooks, text in a terminal

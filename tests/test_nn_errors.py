@@ -61,11 +61,12 @@ def test_momentum_outside_unit_interval(momentum):
         batch_norm(torch.randn(4, 3), None, None, training=True, momentum=momentum)
 
 
-def test_momentum_changed_after_construction_is_checked():
+def test_momentum_changed_after_construction_is_checked_when_set():
     m = bnn.BatchNorm1d(3)
-    m.momentum = 2.0
-    with pytest.raises(ValueError, match=r"momentum must be None or a float in \[0, 1\]; got 2.0"):
-        m(torch.randn(4, 3))
+    with pytest.raises(ValueError, match=r"BatchNorm1d\(3\): momentum must be None or a float in \[0, 1\]; got 2.0"):
+        m.momentum = 2.0
+    assert m.momentum == 0.1                      # the module keeps its previous value
+    m(torch.randn(4, 3))
 
 
 def test_momentum_wrong_type():

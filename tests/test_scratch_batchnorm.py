@@ -281,7 +281,14 @@ def test_nan_or_infinite_input_in_training_is_an_error(bad):
         batchnorm_forward(x, np.ones(4), np.zeros(4))
 
 
-def test_values_so_large_that_the_variance_overflows_are_an_error():
+def test_values_so_large_that_the_variance_overflows_are_an_error_for_the_layer():
     x = np.array([[3e38, 1.0], [-3e38, 2.0], [1e38, 3.0]], np.float32)
-    with pytest.raises(ValueError, match=r"feature\(s\) \[0\] are not finite"):
-        BatchNorm(2).forward(x)
+    bn = BatchNorm(2)
+    with pytest.raises(ValueError, match=r"batch variance of feature\(s\) \[0\] is not finite in float32 "
+                                         r"\(it exceeds 3.4e\+38\), so the running variance cannot hold it"):
+        bn.forward(x)
+    assert bn.num_batches_tracked == 0 and np.all(bn.running_var == 1)
+    # The function has no running statistics: it gives the right output, that of the input scaled down.
+    out, _ = batchnorm_forward(x, np.ones(2, np.float32), np.zeros(2, np.float32))
+    ref, _ = batchnorm_forward((x.astype(np.float64) / 2.0**127), np.ones(2), np.zeros(2), eps=1e-5 / 4.0**127)
+    np.testing.assert_allclose(out, ref, rtol=1e-5, atol=1e-6)

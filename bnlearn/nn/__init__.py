@@ -16,6 +16,11 @@ Modules:
 - ``bnlearn.nn.sync``: :class:`SyncBatchNorm`, :func:`convert_sync_batchnorm`
 - ``bnlearn.nn.fold``: :func:`fold_batchnorm`
 - ``bnlearn.nn.precise``: :func:`precise_bn`, :func:`batchnorm_layers`
+
+Every module here except :class:`SyncBatchNorm` compiles with
+``torch.jit.script``, as torch's own norms do (the scripted batch norms give
+the numbers of the scripted ``torch.nn`` ones). Hyperparameters (``eps``,
+``momentum``, ...) are checked when they are set, the input at every call.
 """
 from .batchnorm import BatchNorm1d, BatchNorm2d, BatchNorm3d
 from .fold import fold_batchnorm

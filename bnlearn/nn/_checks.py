@@ -5,10 +5,13 @@ names the value it got and what it expected.
 """
 from __future__ import annotations
 
-import math
+import numbers
 from typing import Optional, Sequence
 
 import torch
+
+from .. import _validation as _v
+from .._validation import describe
 
 __all__: list[str] = []
 
@@ -16,35 +19,32 @@ _SPATIAL_NAMES = {0: "", 1: ", L", 2: ", H, W", 3: ", D, H, W"}
 
 
 def check_num_features(owner: str, name: str, value) -> int:
-    """Check that a feature/channel count is a positive ``int`` and return it."""
+    """Check that a feature/channel count is a positive ``int`` (at most 2**63 - 1) and return it."""
     if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{owner}: {name} must be an int; got {value!r} of type {type(value).__name__}")
-    if value <= 0:
-        raise ValueError(f"{owner}: {name} must be a positive int; got {value}")
-    return value
+        raise TypeError(f"{owner}: {name} must be an int; got {describe(value)} of type {type(value).__name__}")
+    return _v.check_int(value, name, owner, low=1)
 
 
 def check_eps(owner: str, eps) -> float:
-    """Check that ``eps`` is a finite number > 0 and return it as a float."""
-    if isinstance(eps, bool) or not isinstance(eps, (int, float)):
-        raise TypeError(f"{owner}: eps must be a float > 0; got {eps!r} of type {type(eps).__name__}")
-    if not (eps > 0 and math.isfinite(eps)):
-        raise ValueError(f"{owner}: eps must be a finite float > 0; got {eps!r}")
-    return float(eps)
+    """Check that ``eps`` is a finite number > 0 that float32 represents and return it as a float."""
+    return _v.check_eps(eps, owner)
 
 
 def check_momentum(owner: str, momentum) -> Optional[float]:
-    """Check that ``momentum`` is ``None`` or a number in [0, 1]."""
-    if momentum is None:
-        return None
-    if isinstance(momentum, bool) or not isinstance(momentum, (int, float)):
-        raise TypeError(
-            f"{owner}: momentum must be None or a float in [0, 1]; got {momentum!r} "
-            f"of type {type(momentum).__name__}"
-        )
-    if not 0.0 <= momentum <= 1.0:
-        raise ValueError(f"{owner}: momentum must be None or a float in [0, 1]; got {momentum!r}")
-    return momentum
+    """Check that ``momentum`` is ``None`` or a number in [0, 1]; return it as a float (or None)."""
+    return _v.check_momentum(momentum, owner)
+
+
+def plain_number(value):
+    """``value`` as a Python ``int``/``float`` if it is a NumPy scalar, else unchanged.
+
+    Hyperparameters keep the type they were given (as ``torch.nn`` does, so
+    that ``repr`` matches), except NumPy scalars, which TorchScript cannot
+    take as constants.
+    """
+    if value is None or type(value) in (int, float):
+        return value
+    return int(value) if isinstance(value, numbers.Integral) else float(value)
 
 
 def check_floating(owner: str, x) -> None:

@@ -18,7 +18,15 @@ Behaviour shared with PyTorch (these are the drop-in promises):
   ``track_running_stats=False`` (then there are none);
 - an empty batch gives an empty output, leaves the running statistics alone and
   still counts in ``num_batches_tracked``;
-- one value per channel in training raises :class:`ValueError`.
+- one value per channel in training raises :class:`ValueError`;
+- ``torch.jit.script`` compiles them (``eps``, ``momentum``, ``num_features``,
+  ``affine`` and ``track_running_stats`` become constants, as in torch's). The
+  scripted module computes the same formulas in plain tensor operations,
+  which autograd differentiates, because TorchScript cannot compile an
+  autograd Function.
+
+``eps`` and ``momentum`` are checked when they are set (at construction and
+on every later assignment), so the forward pass checks only its input.
 """
 from __future__ import annotations
 
@@ -27,8 +35,9 @@ from typing import Optional
 import torch
 from torch import nn
 
-from ._checks import check_bn_input, check_eps, check_momentum, check_num_features, check_values_per_channel
-from .functional import batch_norm
+from ._checks import (check_bn_input, check_eps, check_momentum, check_num_features, check_param_dtype,
+                      check_values_per_channel, plain_number)
+from .functional import batch_norm_unchecked, script_batch_norm, shape_text
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d"]
 
@@ -103,10 +112,20 @@ class _BatchNorm(nn.Module):
         ``(C,)`` buffers (the variance is the unbiased estimate).
     num_batches_tracked : torch.Tensor or None
         0-dim ``int64`` buffer, the number of training batches seen.
+
+    Raises
+    ------
+    TypeError, ValueError
+        When ``eps`` or ``momentum`` is set (here or later) to a value outside
+        its range; the module keeps its previous value.
     """
 
     _version = 2
     _spatial_dims: tuple = ()
+    # TorchScript: these are fixed numbers of the compiled module (as in torch.nn's batch norms).
+    __constants__ = ["track_running_stats", "momentum", "eps", "num_features", "affine", "_spatial_dims"]
+    # The properties are Python-side bookkeeping; TorchScript reads the constants above.
+    __jit_unused_properties__ = ["eps", "momentum"]
 
     def __init__(
         self,
@@ -129,7 +148,8 @@ class _BatchNorm(nn.Module):
         super().__init__()
         factory = {"device": device, "dtype": dtype}
         self.num_features = num_features
-        self.eps = eps
+        self._owner = owner             # how messages name the module, e.g. "BatchNorm2d(64)"
+        self.eps = eps                  # the setters below check (again) on every assignment
         self.momentum = momentum
         self.affine = affine
         self.track_running_stats = track_running_stats
@@ -145,6 +165,34 @@ class _BatchNorm(nn.Module):
             self.register_buffer("running_var", None)
             self.register_buffer("num_batches_tracked", None)
         self.reset_parameters()
+
+    # -- hyperparameters, checked when set -------------------------------------
+    @property
+    def eps(self) -> float:
+        """Added to the variance before the square root; a finite float > 0 (checked when set)."""
+        return self._eps
+
+    @eps.setter
+    def eps(self, value) -> None:
+        check_eps(self._describe(), value)
+        self._eps = plain_number(value)
+
+    @property
+    def momentum(self) -> Optional[float]:
+        """Running-average factor in [0, 1], or ``None`` for a cumulative average (checked when set)."""
+        return self._momentum
+
+    @momentum.setter
+    def momentum(self, value) -> None:
+        check_momentum(self._describe(), value)
+        self._momentum = plain_number(value)
+
+    def __setstate__(self, state) -> None:
+        # Modules pickled before eps/momentum were properties kept them as plain attributes.
+        for key in ("eps", "momentum"):
+            if key in state:
+                state["_" + key] = state.pop(key)
+        super().__setstate__(state)
 
     # -- state ---------------------------------------------------------------
     def reset_running_stats(self) -> None:
@@ -201,22 +249,67 @@ class _BatchNorm(nn.Module):
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         """Normalise ``input``; see the class docstring for shapes and modes."""
-        self._check_input_dim(input)
-        use_batch = self._uses_batch_stats()
-        if use_batch:
-            check_values_per_channel(input)
-        factor = self._update_factor()
-        keep = not self.training or self.track_running_stats   # buffers to read or update
-        return batch_norm(
-            input,
-            self.running_mean if keep else None,
-            self.running_var if keep else None,
-            self.weight,
-            self.bias,
-            use_batch,
-            factor,
-            self.eps,
-        )
+        if torch.jit.is_scripting():
+            return self._forward_script(input)
+        else:
+            self._check_input_dim(input)
+            check_param_dtype(self._describe(), input,
+                              (self.weight, self.bias, self.running_mean, self.running_var))
+            use_batch = self._uses_batch_stats()
+            if use_batch:
+                check_values_per_channel(input)
+            factor = self._update_factor()
+            keep = not self.training or self.track_running_stats   # buffers to read or update
+            return batch_norm_unchecked(
+                input,
+                self.running_mean if keep else None,
+                self.running_var if keep else None,
+                self.weight,
+                self.bias,
+                use_batch,
+                float(factor),
+                float(self._eps),
+            )
+
+    # -- the TorchScript path (compiled by torch.jit.script, never run eagerly) ----------
+    def _check_input_script(self, input: torch.Tensor) -> None:
+        if not input.is_floating_point():
+            raise TypeError(self._owner + " expects a floating-point input; got a tensor of another dtype")
+        ok = input.dim() >= 2 and input.size(1) == self.num_features
+        if ok and len(self._spatial_dims) > 0:
+            ok = False
+            for k in self._spatial_dims:
+                if input.dim() - 2 == k:
+                    ok = True
+        if not ok:
+            raise ValueError(self._owner + " expects input of shape (N, " + str(self.num_features)
+                             + ", ...); got " + shape_text(input.shape))
+
+    def _factor_script(self) -> float:
+        momentum = self.momentum
+        factor = 0.0
+        if momentum is not None:
+            factor = momentum
+        if self.training and self.track_running_stats:
+            nbt = self.num_batches_tracked
+            if nbt is not None:
+                nbt.add_(1)
+                if momentum is None:
+                    factor = 1.0 / float(nbt)                    # cumulative average
+        return factor
+
+    def _forward_script(self, input: torch.Tensor) -> torch.Tensor:
+        self._check_input_script(input)
+        use_batch = self.training or (self.running_mean is None and self.running_var is None)
+        if use_batch and input.numel() > 0 and input.numel() == input.size(1):
+            raise ValueError("Expected more than 1 value per channel when training, got input size "
+                             + shape_text(input.shape))
+        factor = self._factor_script()
+        keep = (not self.training) or self.track_running_stats
+        running_mean = self.running_mean if keep else None
+        running_var = self.running_var if keep else None
+        return script_batch_norm(input, running_mean, running_var, self.weight, self.bias, use_batch,
+                                 self.training, factor, self.eps)
 
 
 class BatchNorm1d(_BatchNorm):

@@ -26,16 +26,21 @@ maps the copies can cost more than the calls they save.
 Rule for a batch that :math:`v` does not divide: a :class:`ValueError` in
 training (drop the last incomplete batch, e.g. ``DataLoader(drop_last=True)``,
 or choose a divisor).
+
+``torch.jit.script`` compiles both modules (the scripted forward lets autograd
+differentiate plain tensor operations). ``virtual_batch_size``, ``eps`` and
+``momentum`` are checked when they are set.
 """
 from __future__ import annotations
 
-from typing import Optional
+from typing import List, Optional
 
 import torch
 
-from ._checks import check_num_features, check_values_per_channel
+from ._checks import check_num_features, check_param_dtype, check_values_per_channel
 from .batchnorm import _BatchNorm
-from .functional import batch_moments, batch_norm, update_running, values_per_channel
+from .functional import (batch_norm_unchecked, moments_any_scale, script_batch_norm, shape_text,
+                         update_running, values_per_channel)
 
 __all__ = ["GhostBatchNorm1d", "GhostBatchNorm2d"]
 
@@ -83,19 +88,19 @@ def _ghost_batch_norm(x: torch.Tensor, virtual_batch_size: int, running_mean: Op
         ``y``, the shape and dtype of ``x``.
     """
     if x.numel() == 0:
-        return batch_norm(x, None, None, weight, bias, True, 0.0, eps)     # empty in, empty out
+        return batch_norm_unchecked(x, None, None, weight, bias, True, 0.0, eps)   # empty in, empty out
     n, c, spatial = x.shape[0], x.shape[1], tuple(x.shape[2:])
     v = virtual_batch_size
     g = n // v
     cols = x.reshape(g, v, c, *spatial).transpose(0, 1).reshape(v, g * c, *spatial)  # channel (k, c)
     if running_mean is not None:
         with torch.no_grad():
-            mean, var = batch_moments(cols)                         # mu_c^(k), sigma_c^2(k), (g C,)
+            mean, var = moments_any_scale(cols)                     # mu_c^(k), sigma_c^2(k), (g C,)
             update_running(running_mean, running_var, mean.view(g, c).mean(0),   # (1/g) sum_k mu^(k)
                            var.view(g, c).mean(0), values_per_channel(cols), factor)
     w = None if weight is None else weight.repeat(g)                # gamma_c for every ghost batch
     b = None if bias is None else bias.repeat(g)
-    y = batch_norm(cols, None, None, w, b, True, 0.0, eps)          # each ghost batch, its own statistics
+    y = batch_norm_unchecked(cols, None, None, w, b, True, 0.0, eps)   # each ghost batch, its own statistics
     return y.reshape(v, g, c, *spatial).transpose(0, 1).reshape(x.shape)
 
 
@@ -112,6 +117,9 @@ class _GhostBatchNorm(_BatchNorm):
         As in :class:`~bnlearn.nn.BatchNorm2d`.
     """
 
+    __constants__ = _BatchNorm.__constants__ + ["virtual_batch_size"]
+    __jit_unused_properties__ = _BatchNorm.__jit_unused_properties__ + ["virtual_batch_size"]
+
     def __init__(self, num_features: int, virtual_batch_size: int = 32, eps: float = 1e-5,
                  momentum: Optional[float] = 0.1, affine: bool = True, track_running_stats: bool = True,
                  device=None, dtype=None, *, bias: bool = True) -> None:
@@ -119,26 +127,81 @@ class _GhostBatchNorm(_BatchNorm):
         super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype, bias=bias)
         self.virtual_batch_size = virtual_batch_size
 
+    @property
+    def virtual_batch_size(self) -> int:
+        """Examples per ghost batch, a positive int (checked when set)."""
+        return self._virtual_batch_size
+
+    @virtual_batch_size.setter
+    def virtual_batch_size(self, value) -> None:
+        self._virtual_batch_size = check_num_features(self._describe(), "virtual_batch_size", value)
+
+    def __setstate__(self, state) -> None:
+        if "virtual_batch_size" in state:         # pickled before it was a property
+            state["_virtual_batch_size"] = state.pop("virtual_batch_size")
+        super().__setstate__(state)
+
     def extra_repr(self) -> str:
         """The batch-norm arguments plus ``virtual_batch_size``."""
         return super().extra_repr() + f", virtual_batch_size={self.virtual_batch_size}"
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         """Normalise each ghost batch with its own statistics (training) or the running ones (eval)."""
-        if not self._uses_batch_stats():
-            return super().forward(input)
-        self._check_input_dim(input)
-        n, v = input.shape[0], self.virtual_batch_size
+        if torch.jit.is_scripting():
+            return self._ghost_forward_script(input)
+        else:
+            if not self._uses_batch_stats():
+                return super().forward(input)
+            self._check_input_dim(input)
+            check_param_dtype(self._describe(), input,
+                              (self.weight, self.bias, self.running_mean, self.running_var))
+            n, v = input.shape[0], self.virtual_batch_size
+            if n % v != 0:
+                raise ValueError(
+                    f"{self._describe()} with virtual_batch_size={v} needs a batch size that {v} divides; "
+                    f"got a batch of {n} (drop the incomplete last batch or choose a divisor of {n})"
+                )
+            check_values_per_channel(input[:v])                       # one ghost batch (all have its shape)
+            factor = self._update_factor()
+            update = self.training and self.track_running_stats
+            return _ghost_batch_norm(input, v, self.running_mean if update else None,
+                                     self.running_var if update else None, self.weight, self.bias,
+                                     float(factor), float(self.eps))
+
+    def _ghost_forward_script(self, input: torch.Tensor) -> torch.Tensor:
+        if not (self.training or (self.running_mean is None and self.running_var is None)):
+            return self._forward_script(input)
+        self._check_input_script(input)
+        n = input.size(0)
+        v = self.virtual_batch_size
         if n % v != 0:
-            raise ValueError(
-                f"{self._describe()} with virtual_batch_size={v} needs a batch size that {v} divides; "
-                f"got a batch of {n} (drop the incomplete last batch or choose a divisor of {n})"
-            )
-        check_values_per_channel(input[:v])                       # one ghost batch (all have its shape)
-        factor = self._update_factor()
-        update = self.training and self.track_running_stats
-        return _ghost_batch_norm(input, v, self.running_mean if update else None,
-                                 self.running_var if update else None, self.weight, self.bias, factor, self.eps)
+            raise ValueError(self._owner + " with virtual_batch_size=" + str(v) + " needs a batch size that "
+                             + str(v) + " divides; got a batch of " + str(n))
+        c = input.size(1)
+        if input.numel() > 0 and (input.numel() // n) * v == c:
+            raise ValueError("Expected more than 1 value per channel when training, got input size "
+                             + shape_text(input[:v].shape))
+        factor = self._factor_script()
+        if input.numel() == 0:
+            return script_batch_norm(input, None, None, self.weight, self.bias, True, False, 0.0, self.eps)
+        g = n // v
+        spatial: List[int] = input.shape[2:]
+        cols = input.reshape([g, v, c] + spatial).transpose(0, 1).reshape([v, g * c] + spatial)
+        running_mean = self.running_mean
+        running_var = self.running_var
+        if self.training and self.track_running_stats and running_mean is not None and running_var is not None:
+            with torch.no_grad():
+                mean, var = moments_any_scale(cols.detach())
+                update_running(running_mean, running_var, mean.view(g, c).mean(0), var.view(g, c).mean(0),
+                               cols.numel() // cols.size(1), factor)
+        w = self.weight
+        b = self.bias
+        if w is not None:
+            w = w.repeat(g)
+        if b is not None:
+            b = b.repeat(g)
+        y = script_batch_norm(cols, None, None, w, b, True, False, 0.0, self.eps)
+        return y.reshape([v, g, c] + spatial).transpose(0, 1).reshape(input.shape)
 
 
 class GhostBatchNorm1d(_GhostBatchNorm):

@@ -12,15 +12,17 @@ map is applied:
 
 ``G = 1`` normalises over all channels like layer norm on ``(C, *spatial)``;
 ``G = C`` is instance normalisation. No running statistics, no dependence on
-the batch size. Autograd differentiates the arithmetic below.
+the batch size. Autograd differentiates the arithmetic below, which
+``torch.jit.script`` also compiles. ``eps`` is checked when it is set.
 """
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from ._checks import check_eps, check_floating, check_num_features, check_param_dtype
+from ._checks import check_eps, check_floating, check_num_features, check_param_dtype, plain_number
 from .batchnorm import _check_factory_dtype, _make_affine, _reset_affine
+from .functional import shape_text, standardize_last
 
 __all__ = ["GroupNorm"]
 
@@ -48,7 +50,17 @@ class GroupNorm(nn.Module):
         Floating dtype of the parameters.
     bias : bool, default True
         Keyword-only; with ``affine``, ``False`` learns no shift.
+
+    Notes
+    -----
+    A finite input whose group variance overflows (in float32, a spread above
+    about 1.8e19) is normalised exactly as its rescaled copy ``x / s`` (``s``
+    a power of two), where ``torch.nn.GroupNorm`` returns NaN.
+    ``torch.jit.script`` compiles it.
     """
+
+    __constants__ = ["num_groups", "num_channels", "eps", "affine"]
+    __jit_unused_properties__ = ["eps"]
 
     def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True,
                  device=None, dtype=None, *, bias: bool = True) -> None:
@@ -66,10 +78,26 @@ class GroupNorm(nn.Module):
         factory = {"device": device, "dtype": dtype}
         self.num_groups = num_groups
         self.num_channels = num_channels
+        self._owner = owner
         self.eps = eps
         self.affine = affine
         _make_affine(self, num_channels, affine, bias, factory)
         self.reset_parameters()
+
+    @property
+    def eps(self) -> float:
+        """Added to the variance; a finite float > 0, checked when set."""
+        return self._eps
+
+    @eps.setter
+    def eps(self, value) -> None:
+        check_eps(f"GroupNorm({self.num_groups}, {self.num_channels})", value)
+        self._eps = plain_number(value)
+
+    def __setstate__(self, state) -> None:
+        if "eps" in state:                        # pickled before eps was a property
+            state["_eps"] = state.pop("eps")
+        super().__setstate__(state)
 
     def reset_parameters(self) -> None:
         """Set ``weight`` to 1 and ``bias`` to 0."""
@@ -82,22 +110,27 @@ class GroupNorm(nn.Module):
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         """Normalise each example's channel groups; output has the input's shape."""
-        owner = f"GroupNorm({self.num_groups}, {self.num_channels})"
-        check_floating(owner, input)
-        if input.dim() < 2 or input.shape[1] != self.num_channels:
-            raise ValueError(
-                f"{owner} expects input of shape (N, {self.num_channels}, *spatial); got {tuple(input.shape)}"
-            )
-        check_param_dtype(owner, input, (self.weight, self.bias))
-        n = input.shape[0]
-        xs = input.float() if input.dtype in (torch.float16, torch.bfloat16) else input
-        per_group = input[0].numel() // self.num_groups if n else 0
-        xg = xs.reshape(n, self.num_groups, per_group)                 # (N, G, C/G * spatial)
-        mean = xg.mean(-1, keepdim=True)                               # mu per (example, group)
-        xc = xg - mean
-        var = xc.square().mean(-1, keepdim=True)                       # sigma^2 (biased)
-        y = (xc * torch.rsqrt(var + self.eps)).reshape(input.shape)    # xhat, back to (N, C, *)
-        shape = [1, -1] + [1] * (input.dim() - 2)
+        if torch.jit.is_scripting():
+            if not input.is_floating_point():
+                raise TypeError(self._owner + " expects a floating-point input; got a tensor of another dtype")
+            if input.dim() < 2 or input.size(1) != self.num_channels:
+                raise ValueError(self._owner + " expects input of shape (N, " + str(self.num_channels)
+                                 + ", *spatial); got " + shape_text(input.shape))
+        else:
+            owner = self._owner
+            check_floating(owner, input)
+            if input.dim() < 2 or input.shape[1] != self.num_channels:
+                raise ValueError(
+                    f"{owner} expects input of shape (N, {self.num_channels}, *spatial); got {tuple(input.shape)}"
+                )
+            check_param_dtype(owner, input, (self.weight, self.bias))
+        n = input.size(0)
+        per_group = input.numel() // (n * self.num_groups) if n > 0 else 0
+        xg = input.reshape(n, self.num_groups, per_group)              # (N, G, C/G * spatial)
+        y = standardize_last(xg, self.eps).reshape(input.shape)        # xhat, back to (N, C, *)
+        shape = [1, -1]
+        for _ in range(2, input.dim()):
+            shape.append(1)
         if self.weight is not None:
             y = y * self.weight.view(shape)                            # gamma_c xhat
         if self.bias is not None:

@@ -11,17 +11,21 @@ over those :math:`D` values:
     y_j = \gamma_j \frac{x_j - \mu}{\sqrt{\sigma^2 + \epsilon}} + \beta_j .
 
 No running statistics: train and eval modes compute the same thing, and the
-batch size does not matter. Autograd differentiates the arithmetic below.
+batch size does not matter. Autograd differentiates the arithmetic below,
+which ``torch.jit.script`` also compiles. ``eps`` is checked when it is set.
 """
 from __future__ import annotations
 
-from typing import Sequence, Union
+import math
+from typing import Sequence, Tuple, Union
 
 import torch
 from torch import nn
 
-from ._checks import check_eps, check_floating, check_param_dtype
+from .._validation import INT64_MAX
+from ._checks import check_eps, check_floating, check_param_dtype, plain_number
 from .batchnorm import _check_factory_dtype, _make_affine, _reset_affine
+from .functional import shape_text, standardize_last
 
 __all__ = ["LayerNorm"]
 
@@ -53,8 +57,15 @@ class LayerNorm(nn.Module):
 
     Notes
     -----
-    Input ``(*, *normalized_shape)``; output of the same shape.
+    Input ``(*, *normalized_shape)``; output of the same shape. A finite input
+    whose variance overflows (in float32, a spread above about 1.8e19) is
+    normalised exactly as its rescaled copy ``x / s`` (``s`` a power of two),
+    where ``torch.nn.LayerNorm`` returns NaN. ``torch.jit.script`` compiles it.
     """
+
+    __constants__ = ["normalized_shape", "eps", "elementwise_affine"]
+    __jit_unused_properties__ = ["eps"]
+    normalized_shape: Tuple[int, ...]
 
     def __init__(
         self,
@@ -68,11 +79,11 @@ class LayerNorm(nn.Module):
         if isinstance(normalized_shape, int) and not isinstance(normalized_shape, bool):
             normalized_shape = (normalized_shape,)
         if not isinstance(normalized_shape, (tuple, list, torch.Size)) or not all(
-            isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in normalized_shape
-        ) or len(normalized_shape) == 0:
+            isinstance(d, int) and not isinstance(d, bool) and 0 < d <= INT64_MAX for d in normalized_shape
+        ) or len(normalized_shape) == 0 or math.prod(normalized_shape) > INT64_MAX:
             raise ValueError(
                 f"LayerNorm: normalized_shape must be a positive int or a non-empty sequence of "
-                f"positive ints; got {normalized_shape!r}"
+                f"positive ints (with a product of at most 2**63 - 1); got {normalized_shape!r}"
             )
         owner = f"LayerNorm({tuple(normalized_shape)})"
         check_eps(owner, eps)
@@ -80,10 +91,26 @@ class LayerNorm(nn.Module):
         super().__init__()
         factory = {"device": device, "dtype": dtype}
         self.normalized_shape = tuple(normalized_shape)
+        self._owner = f"LayerNorm({self.normalized_shape})"
         self.eps = eps
         self.elementwise_affine = elementwise_affine
         _make_affine(self, self.normalized_shape, elementwise_affine, bias, factory)
         self.reset_parameters()
+
+    @property
+    def eps(self) -> float:
+        """Added to the variance; a finite float > 0, checked when set."""
+        return self._eps
+
+    @eps.setter
+    def eps(self, value) -> None:
+        check_eps(f"LayerNorm({tuple(self.normalized_shape)})", value)
+        self._eps = plain_number(value)
+
+    def __setstate__(self, state) -> None:
+        if "eps" in state:                        # pickled before eps was a property
+            state["_eps"] = state.pop("eps")
+        super().__setstate__(state)
 
     def reset_parameters(self) -> None:
         """Set ``weight`` to 1 and ``bias`` to 0."""
@@ -96,23 +123,32 @@ class LayerNorm(nn.Module):
 
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         """Normalise each example over its trailing ``normalized_shape`` axes."""
-        owner = f"LayerNorm({self.normalized_shape})"
-        check_floating(owner, input)
         k = len(self.normalized_shape)
-        if input.dim() < k or tuple(input.shape[input.dim() - k:]) != self.normalized_shape:
-            raise ValueError(
-                f"{owner} expects input of shape (*, {', '.join(map(str, self.normalized_shape))}); "
-                f"got {tuple(input.shape)}"
-            )
-        check_param_dtype(owner, input, (self.weight, self.bias))
-        dims = tuple(range(input.dim() - k, input.dim()))
-        xs = input.float() if input.dtype in (torch.float16, torch.bfloat16) else input
-        mean = xs.mean(dims, keepdim=True)                            # mu per example
-        xc = xs - mean                                                # x - mu
-        var = xc.square().mean(dims, keepdim=True)                    # sigma^2 (biased)
-        y = xc * torch.rsqrt(var + self.eps)                          # xhat
+        if torch.jit.is_scripting():
+            if not input.is_floating_point():
+                raise TypeError(self._owner + " expects a floating-point input; got a tensor of another dtype")
+            ok = input.dim() >= k
+            if ok:
+                for i in range(k):
+                    if input.size(input.dim() - k + i) != self.normalized_shape[i]:
+                        ok = False
+            if not ok:
+                raise ValueError(self._owner + " expects input of shape (*, "
+                                 + ", ".join([str(d) for d in self.normalized_shape]) + "); got "
+                                 + shape_text(input.shape))
+        else:
+            owner = self._owner
+            check_floating(owner, input)
+            if input.dim() < k or tuple(input.shape[input.dim() - k:]) != self.normalized_shape:
+                raise ValueError(
+                    f"{owner} expects input of shape (*, {', '.join(map(str, self.normalized_shape))}); "
+                    f"got {tuple(input.shape)}"
+                )
+            check_param_dtype(owner, input, (self.weight, self.bias))
+        rows = input.flatten(input.dim() - k) if k > 1 else input       # (*, D), D = prod(normalized_shape)
+        y = standardize_last(rows, self.eps).reshape(input.shape)       # xhat
         if self.weight is not None:
-            y = y * self.weight                                       # gamma xhat
+            y = y * self.weight                                          # gamma xhat
         if self.bias is not None:
-            y = y + self.bias                                         # + beta
+            y = y + self.bias                                            # + beta
         return y.to(input.dtype)

@@ -33,7 +33,7 @@ import torch.distributed as dist
 from torch import nn
 from torch.autograd.function import once_differentiable
 
-from ._checks import check_eps, check_momentum, check_param_dtype
+from ._checks import check_param_dtype
 from .batchnorm import BatchNorm1d, BatchNorm2d, BatchNorm3d, _BatchNorm
 from .functional import (batch_moments, grad_input, grad_sums, normalize, per_channel, stat_dtype,
                          update_running, values_per_channel)
@@ -150,6 +150,15 @@ class SyncBatchNorm(_BatchNorm):
     local ones (each process's contribution); the input gradient is the exact
     gradient of the synchronised statistics. Every process of the group must
     call forward and backward the same number of times (as for any collective).
+    Statistics that overflow for a finite input are handled as in
+    :class:`~bnlearn.nn.BatchNorm2d` only within one process; across
+    processes they are merged as they are.
+
+    TorchScript cannot compile it (its collectives run inside an autograd
+    Function, which TorchScript cannot compile; ``torch.nn.SyncBatchNorm`` does
+    not script either): ``torch.jit.script`` raises a :class:`TypeError`. For
+    an exported inference model, build it with :class:`~bnlearn.nn.BatchNorm2d`
+    and load the trained ``state_dict`` (the keys are the same).
     """
 
     _spatial_dims = None
@@ -159,6 +168,14 @@ class SyncBatchNorm(_BatchNorm):
                  process_group: Optional[Any] = None, device=None, dtype=None, *, bias: bool = True) -> None:
         super().__init__(num_features, eps, momentum, affine, track_running_stats, device, dtype, bias=bias)
         self.process_group = process_group
+
+    def __prepare_scriptable__(self):
+        # torch.jit.script calls this first: fail with a message, not deep inside the compiler.
+        raise TypeError(
+            f"{self._describe()}: SyncBatchNorm cannot be compiled by torch.jit.script (its collectives run "
+            "in an autograd Function); script a copy built with bnlearn.nn.BatchNorm1d/2d/3d instead, "
+            "loading this module's state_dict (the keys are the same)"
+        )
 
     def _world_size(self) -> int:
         if not (dist.is_available() and dist.is_initialized()):
@@ -171,8 +188,6 @@ class SyncBatchNorm(_BatchNorm):
         if not self.training or world_size == 1:
             return super().forward(input)
         self._check_input_dim(input)
-        check_eps(self._describe(), self.eps)
-        check_momentum(self._describe(), self.momentum)
         check_param_dtype(self._describe(), input, (self.weight, self.bias, self.running_mean, self.running_var))
         factor = self._update_factor()
         return SyncBatchNormFunction.apply(

@@ -9,6 +9,8 @@ import numbers
 
 import numpy as np
 
+from .._validation import INT64_MAX, describe
+
 #: The floating dtypes the scratch layers compute in.
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
@@ -35,12 +37,27 @@ def check_dtype(name: str, dtype) -> np.dtype:
 
 
 def check_positive_int(value, name: str) -> int:
-    """Return ``value`` if it is an ``int`` greater than zero."""
+    """Return ``value`` if it is an ``int`` greater than zero (and at most 2**63 - 1)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be a positive int; got {value!r}")
+        raise TypeError(f"{name} must be a positive int; got {describe(value)}")
     if value <= 0:
-        raise ValueError(f"{name} must be a positive int; got {value}")
+        raise ValueError(f"{name} must be a positive int; got {describe(value)}")
+    if value > INT64_MAX:
+        raise ValueError(f"{name} must be a positive int at most 2**63 - 1; got {describe(value)}")
     return int(value)
+
+
+#: The largest array the scratch layers allocate, in bytes (far above any
+#: network a NumPy course trains; it turns a typo into a message, not a crash).
+MAX_BYTES = 2**40
+
+
+def check_size(owner: str, count: int, dtype, what: str) -> None:
+    """Refuse to allocate ``count`` values of ``dtype`` when they exceed :data:`MAX_BYTES`."""
+    nbytes = count * np.dtype(dtype).itemsize
+    if nbytes > MAX_BYTES:
+        raise ValueError(f"{owner} would need {count} {what} ({nbytes / 2**30:.3g} GiB of {np.dtype(dtype)}); "
+                         f"at most {MAX_BYTES // 2**30} GiB is allowed. Check the sizes")
 
 
 def check_real(value, name: str) -> float:

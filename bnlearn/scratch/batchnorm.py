@@ -24,6 +24,15 @@ The backward pass uses the compact closed form
 
 which needs two per-feature sums and one pass over the data, instead of a
 node-by-node walk through the computational graph.
+
+Extreme magnitudes. The output does not change when a feature is multiplied
+by a constant :math:`s` (up to :math:`\epsilon`), and the backward pass is
+linear in :math:`g`. So when a finite input's statistics (or the backward's
+sums) overflow, the same formulas run on :math:`x / s` (and :math:`g / t`)
+with :math:`s, t` powers of two, an exact rescaling, and the results are
+scaled back: right answers, rounded to the dtype, for any finite input.
+NaN and infinite inputs are refused in training with a message that names
+the features.
 """
 from __future__ import annotations
 
@@ -32,7 +41,7 @@ import numbers
 
 import numpy as np
 
-from ._checks import check_array, check_dtype, check_eps, check_positive_int, check_real
+from ._checks import check_array, check_dtype, check_eps, check_positive_int, check_real, check_size
 from .layers import Layer
 
 __all__ = ["batchnorm_forward", "batchnorm_backward", "BatchNorm"]
@@ -92,19 +101,35 @@ def _check_affine(gamma, beta, x: np.ndarray, owner: str) -> None:
             )
 
 
-def _check_finite_stats(stat: np.ndarray, owner: str) -> None:
-    bad = ~np.isfinite(stat)
+def _check_finite_input(view: np.ndarray, axes, owner: str) -> None:
+    """Refuse NaN or infinite values, naming the features that hold them."""
+    bad = ~np.isfinite(view).all(axis=axes)
     if bad.any():
         idx = np.flatnonzero(bad)
         shown = ", ".join(str(i) for i in idx[:8]) + (", ..." if idx.size > 8 else "")
         raise ValueError(
             f"{owner}: the batch statistics of feature(s) [{shown}] are not finite; "
-            "the input contains NaN or infinite values (or values so large that their sum overflows)"
+            "the input contains NaN or infinite values there"
         )
 
 
+def _feature_scale(view: np.ndarray, axes, pshape) -> np.ndarray:
+    """A power of two per feature, ``s`` with ``1 <= max|x| / s < 2`` (exact to divide by), shaped ``pshape``."""
+    amax = np.abs(view).max(axis=axes)
+    _, exponent = np.frexp(amax)                                   # amax = f 2^e, f in [0.5, 1)
+    return np.ldexp(np.ones_like(amax), exponent - 1).reshape(pshape)
+
+
+def _tiny(dtype) -> float:
+    return float(np.finfo(dtype).tiny)
+
+
 def _train_forward(x, gamma, beta, eps, owner):
-    """Training-mode forward pass; returns ``(out, cache, mean, var)`` (biased ``var``)."""
+    """Training-mode forward pass; returns ``(out, cache, mean, var)`` (biased ``var``).
+
+    ``var`` is ``inf`` only when the true variance exceeds the dtype's largest
+    value (the output is right all the same).
+    """
     view, axes, pshape, m, spec = _layout(x)
     if m < 2:
         raise ValueError(
@@ -113,20 +138,36 @@ def _train_forward(x, gamma, beta, eps, owner):
         )
     out = np.empty(x.shape, dtype=x.dtype)
     ov = out.reshape(view.shape)
-    # mu = (1/m) sum_i x_i, per feature
-    mean = view.sum(axis=axes) / x.dtype.type(m)
-    _check_finite_stats(mean, owner)
-    # x - mu, written into the output buffer (no temporary of the input's size)
-    np.subtract(view, mean.reshape(pshape), out=ov)
-    # sigma^2 = (1/m) sum_i (x_i - mu)^2  (the biased variance normalises)
-    with np.errstate(over="ignore"):      # an overflow is reported just below
-        var = np.einsum(spec, ov, ov) / x.dtype.type(m)
-    _check_finite_stats(var, owner)
-    # 1 / sqrt(sigma^2 + eps)
-    inv_std = 1.0 / np.sqrt(var + x.dtype.type(eps))
-    # y = gamma * x_hat + beta = (x - mu) * (gamma / sqrt(sigma^2 + eps)) + beta, in place
-    ov *= (gamma * inv_std).reshape(pshape)
+    one_over_m = x.dtype.type(m)
+    with np.errstate(over="ignore", invalid="ignore"):   # an overflow is handled just below
+        # mu = (1/m) sum_i x_i, per feature
+        mean = view.sum(axis=axes) / one_over_m
+        # x - mu, written into the output buffer (no temporary of the input's size)
+        np.subtract(view, mean.reshape(pshape), out=ov)
+        # sigma^2 = (1/m) sum_i (x_i - mu)^2  (the biased variance normalises)
+        var = np.einsum(spec, ov, ov) / one_over_m
+    if np.isfinite(mean).all() and np.isfinite(var).all():
+        # 1 / sqrt(sigma^2 + eps)
+        inv_std = 1.0 / np.sqrt(var + x.dtype.type(eps))
+        # y = gamma * x_hat + beta = (x - mu) * (gamma / sqrt(sigma^2 + eps)) + beta, in place
+        ov *= (gamma * inv_std).reshape(pshape)
+        ov += beta.reshape(pshape)
+        return out, (x, mean, inv_std, gamma), mean, var
+    _check_finite_input(view, axes, owner)
+    # A finite input whose statistics overflowed: the same formulas on x / s, s a power of two.
+    s = _feature_scale(view, axes, pshape)
+    xs = view / s                                                # exact
+    mean_s = xs.sum(axis=axes) / one_over_m
+    np.subtract(xs, mean_s.reshape(pshape), out=ov)
+    var_s = np.einsum(spec, ov, ov) / one_over_m
+    eps_s = np.maximum(x.dtype.type(eps) / s.ravel() / s.ravel(), _tiny(x.dtype))   # eps / s^2, never 0
+    inv_std_s = 1.0 / np.sqrt(var_s + eps_s)
+    ov *= (gamma * inv_std_s).reshape(pshape)
     ov += beta.reshape(pshape)
+    with np.errstate(over="ignore", under="ignore"):
+        mean = mean_s * s.ravel()                                # mu = s mu_s (|mu| <= max|x|: finite)
+        var = var_s * s.ravel() * s.ravel()                      # sigma^2 = s^2 sigma_s^2 (may be inf)
+        inv_std = inv_std_s / s.ravel()
     return out, (x, mean, inv_std, gamma), mean, var
 
 
@@ -216,7 +257,7 @@ def _param_grads(dout, cache):
     return g, dx, dv, pshape, m, dgamma, dbeta
 
 
-def _train_backward(dout, cache):
+def _train_backward_plain(dout, cache):
     x, _, inv_std, gamma = cache
     g, dx, dv, pshape, m, dgamma, dbeta = _param_grads(dout, cache)
     # dx_i = (gamma/sigma) (g_i - dbeta/m - x_hat_i dgamma/m), with x_hat_i = (x_i - mu)/sigma
@@ -226,6 +267,50 @@ def _train_backward(dout, cache):
     dv -= (dbeta * one_over_m).reshape(pshape)                   # - dbeta / m
     dv *= (gamma * inv_std).reshape(pshape)                      # * gamma / sigma
     return dx, dgamma, dbeta
+
+
+def _rescaled(backward, dout, cache):
+    r"""Run ``backward`` on ``x / s`` and ``dout / t`` (powers of two) and scale the gradients back.
+
+    :math:`y` depends on :math:`x` only through :math:`x/s` (with
+    :math:`\mu/s` and :math:`s \cdot \mathrm{inv\_std}`), and every gradient
+    is linear in :math:`g`; so :math:`dx = t\,dx_s / s`, :math:`d\gamma = t\,d\gamma_s`,
+    :math:`d\beta = t\,d\beta_s`, each rounded once at the end.
+    """
+    x, mean, inv_std, gamma = cache
+    view, axes, pshape, _, _ = _layout(x)
+    s = _feature_scale(view, axes, pshape)
+    t = np.ldexp(x.dtype.type(1), int(np.frexp(np.abs(dout).max())[1]) - 1) if dout.size else x.dtype.type(1)
+    with np.errstate(over="ignore", under="ignore"):
+        scaled = ((view / s).reshape(x.shape), mean / s.ravel(), inv_std * s.ravel(), gamma)
+        dx, dgamma, dbeta = backward(dout / t, scaled)
+        dx = (dx.reshape(view.shape) / s * t).reshape(x.shape).astype(x.dtype, copy=False)
+        return dx, dgamma * t, dbeta * t
+
+
+def _finite(*arrays) -> bool:
+    """Whether every value is finite, from one sum per array (no temporary of the array's size).
+
+    A sum is NaN or infinite when a value is; it may also overflow for huge
+    finite values, and then the caller's rescaled path gives the same result.
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        return all(np.isfinite(np.sum(a)) for a in arrays)
+
+
+def _all_finite(*arrays) -> bool:
+    """Whether every value is finite, exactly (a full pass; for the rare path)."""
+    return all(np.isfinite(a).all() for a in arrays)
+
+
+def _train_backward(dout, cache):
+    with np.errstate(over="ignore", invalid="ignore"):   # an overflow is handled just below
+        dx, dgamma, dbeta = _train_backward_plain(dout, cache)
+    # An overflow of x - mu or of a sum shows in dgamma or dbeta (C values: cheap to check);
+    # dx itself is then NaN or inf too. A dx beyond the dtype with finite sums is its right, rounded value.
+    if _finite(dgamma, dbeta) or not _all_finite(dout, cache[0]):
+        return dx, dgamma, dbeta
+    return _rescaled(_train_backward_plain, dout, cache)   # finite inputs whose sums overflowed
 
 
 def batchnorm_backward(dout, cache):
@@ -268,6 +353,14 @@ def batchnorm_backward(dout, cache):
     _check_cache(cache, owner)
     _check_dout(dout, cache[0], owner)
     return _train_backward(dout, cache)
+
+
+def _eval_backward(dout, cache):
+    """Eval mode: the statistics are constants, ``dx = dout * gamma * inv_std``."""
+    _, _, inv_std, gamma = cache
+    g, dx, dv, pshape, _, dgamma, dbeta = _param_grads(dout, cache)
+    np.multiply(g, (gamma * inv_std).reshape(pshape), out=dv)   # g_i gamma / sigma
+    return dx, dgamma, dbeta
 
 
 class BatchNorm(Layer):
@@ -318,9 +411,11 @@ class BatchNorm(Layer):
     Notes
     -----
     A NaN or infinite value in a training batch raises a ``ValueError`` (the
-    batch statistics would be NaN and would poison the running statistics). In
-    eval mode no statistics are computed: NaN or infinite input values simply
-    give NaN or infinite outputs at the same positions.
+    batch statistics would be NaN and would poison the running statistics), and
+    so does a finite batch whose variance exceeds the dtype's largest value
+    (the running variance could not hold it). In eval mode no statistics are
+    computed: NaN or infinite input values simply give NaN or infinite outputs
+    at the same positions.
     """
 
     def __init__(self, num_features, eps=1e-5, momentum=0.1, *, dtype=np.float32):
@@ -334,6 +429,7 @@ class BatchNorm(Layer):
         self.momentum = momentum
         self.dtype = check_dtype("dtype", dtype)
         c = self.num_features
+        check_size(f"BatchNorm({c})", 4 * c, self.dtype, "parameters and statistics")
         self.params = {"gamma": np.ones(c, self.dtype), "beta": np.zeros(c, self.dtype)}
         self.running_mean = np.zeros(c, self.dtype)
         self.running_var = np.ones(c, self.dtype)
@@ -372,6 +468,13 @@ class BatchNorm(Layer):
             )
         if self.training:
             out, cache, mean, var = _train_forward(x, self.gamma, self.beta, self.eps, owner)
+            if not np.isfinite(var).all():
+                idx = np.flatnonzero(~np.isfinite(var))
+                raise ValueError(
+                    f"{owner}: the batch variance of feature(s) {idx[:8].tolist()} is not finite in {x.dtype} "
+                    f"(it exceeds {np.finfo(x.dtype).max:.3g}), so the running variance cannot hold it; "
+                    f"rescale the input{' or use float64' if x.dtype != np.float64 else ''}"
+                )
             self._update_running(mean, var, _layout(x)[3])
             self._cache = ("train", cache)
             return out
@@ -380,9 +483,16 @@ class BatchNorm(Layer):
         inv_std = 1.0 / np.sqrt(self.running_var + self.dtype.type(self.eps))
         out = np.empty(x.shape, dtype=x.dtype)
         ov = out.reshape(view.shape)
-        np.subtract(view, self.running_mean.reshape(pshape), out=ov)
-        ov *= (self.gamma * inv_std).reshape(pshape)
-        ov += self.beta.reshape(pshape)
+        a = (self.gamma * inv_std).reshape(pshape)
+        with np.errstate(over="ignore", invalid="ignore"):
+            np.subtract(view, self.running_mean.reshape(pshape), out=ov)
+            ov *= a
+            ov += self.beta.reshape(pshape)
+        if not _finite(out) and np.isfinite(view).all():
+            # x - mu overflowed for finite values: x a - mu a + beta, each product finite
+            with np.errstate(over="ignore", invalid="ignore"):
+                np.multiply(view, a, out=ov)
+                ov += (self.beta - self.running_mean * a.ravel()).reshape(pshape)
         self._cache = ("eval", (x, self.running_mean.copy(), inv_std, self.gamma.copy()))
         return out
 
@@ -419,8 +529,9 @@ class BatchNorm(Layer):
         if mode == "train":
             dx, dgamma, dbeta = _train_backward(dout, cache)
         else:
-            _, _, inv_std, gamma = cache
-            g, dx, dv, pshape, _, dgamma, dbeta = _param_grads(dout, cache)
-            np.multiply(g, (gamma * inv_std).reshape(pshape), out=dv)   # g_i gamma / sigma
+            with np.errstate(over="ignore", invalid="ignore"):
+                dx, dgamma, dbeta = _eval_backward(dout, cache)
+            if not _finite(dgamma, dbeta) and _all_finite(dout, cache[0]):
+                dx, dgamma, dbeta = _rescaled(_eval_backward, dout, cache)
         self.grads = {"gamma": dgamma, "beta": dbeta}
         return dx

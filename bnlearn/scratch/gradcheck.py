@@ -43,6 +43,14 @@ def numerical_gradient(f, x, h=1e-6):
     h = check_real(h, "h")
     if h <= 0:
         raise ValueError(f"numerical_gradient expects a step h > 0; got {h}")
+    if not np.isfinite(x).all():
+        raise ValueError("numerical_gradient expects a finite x; it holds NaN or infinite values")
+    with np.errstate(over="ignore"):
+        steps_ok = np.isfinite(x + x.dtype.type(h)).all() and np.isfinite(x - x.dtype.type(h)).all() \
+            and np.isfinite(x.dtype.type(h))
+    if not steps_ok:
+        raise ValueError(f"numerical_gradient: x +- h must stay finite in {x.dtype}; h={h} takes some "
+                         f"entries beyond {np.finfo(x.dtype).max:.3g}")
     grad = np.zeros_like(x)
     for idx in np.ndindex(x.shape):
         old = x[idx]
@@ -51,16 +59,24 @@ def numerical_gradient(f, x, h=1e-6):
         x[idx] = old - h
         f_minus = float(f(x))
         x[idx] = old
-        grad[idx] = (f_plus - f_minus) / (2 * h)         # (f(x + h e_i) - f(x - h e_i)) / 2h
+        if not (np.isfinite(f_plus) and np.isfinite(f_minus)):
+            raise ValueError(f"numerical_gradient: f is not finite at x +- h e_i for i = {idx} "
+                             f"(got {f_plus} and {f_minus}); a central difference needs finite values")
+        with np.errstate(over="ignore", invalid="ignore"):
+            g = (f_plus - f_minus) / (2 * h)             # (f(x + h e_i) - f(x - h e_i)) / 2h
+            if not np.isfinite(g):                       # the difference (or 2h) overflowed: halve first
+                g = (f_plus / 2) / h - (f_minus / 2) / h
+        grad[idx] = g
     return grad
 
 
 def relative_error(a, b):
     r"""Relative error :math:`\|a - b\| / (\|a\| + \|b\|)` of two arrays (Euclidean norms).
 
-    It is 0 for equal arrays and at most 1; 0 when both are zero. Unlike an
-    element-wise ratio it is not thrown off by entries that are zero up to
-    rounding.
+    It is 0 for equal arrays and at most 1; 0 when both are zero (or empty).
+    Unlike an element-wise ratio it is not thrown off by entries that are zero
+    up to rounding. It is computed on both arrays divided by a power of two
+    near their largest entry, so entries near the float limits do not overflow.
 
     Parameters
     ----------
@@ -76,10 +92,22 @@ def relative_error(a, b):
             raise TypeError(f"relative_error expects {name} to be a numpy.ndarray; got {type(v).__name__}")
     if a.shape != b.shape:
         raise ValueError(f"relative_error expects arrays of the same shape; got {a.shape} and {b.shape}")
+    for name, v in (("a", a), ("b", b)):
+        if not np.issubdtype(v.dtype, np.number) or np.iscomplexobj(v):
+            raise TypeError(f"relative_error expects real arrays; got {name} of dtype {v.dtype}")
+        if not np.isfinite(v).all():
+            raise ValueError(f"relative_error expects finite arrays; {name} holds NaN or infinite values")
     a = a.astype(np.float64)
     b = b.astype(np.float64)
+    # The ratio does not change when both are divided by one power of two: dividing by the
+    # largest entry keeps the norms (and a - b) from overflowing, and it is exact.
+    top = max(float(np.abs(a).max(initial=0.0)), float(np.abs(b).max(initial=0.0)))
+    if top == 0:
+        return 0.0
+    scale = np.ldexp(1.0, int(np.frexp(top)[1]) - 1)           # 1 <= top / scale < 2
+    a, b = a / scale, b / scale
     denom = np.linalg.norm(a) + np.linalg.norm(b)
-    return 0.0 if denom == 0 else float(np.linalg.norm(a - b) / denom)
+    return float(np.linalg.norm(a - b) / denom)
 
 
 def _generators(layer):

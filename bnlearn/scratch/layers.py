@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 
-from ._checks import check_array, check_dtype, check_positive_int, check_real, make_rng
+from ._checks import check_array, check_dtype, check_positive_int, check_real, check_size, make_rng
 
 __all__ = ["Layer", "Linear", "ReLU", "Sigmoid", "Tanh", "Dropout", "Sequential"]
 
@@ -115,6 +115,8 @@ class Linear(Layer):
         if not isinstance(bias, bool):
             raise TypeError(f"bias must be a bool; got {bias!r}")
         self.dtype = check_dtype("dtype", dtype)
+        check_size(f"Linear({self.in_features}, {self.out_features})", self.in_features * self.out_features,
+                   self.dtype, "weights")
         rng = make_rng(seed, "Linear")
         fan_in, fan_out = self.in_features, self.out_features
         shape = (fan_out, fan_in)
@@ -131,7 +133,12 @@ class Linear(Layer):
             if std <= 0:
                 raise ValueError(f"init must be 'xavier', 'he' or a positive float; got {init!r}")
             w = rng.normal(0.0, std, size=shape)
-        self.params = {"weight": w.astype(self.dtype)}
+        with np.errstate(over="ignore"):
+            w = w.astype(self.dtype)
+        if not np.isfinite(w).all():
+            raise ValueError(f"init={init!r} gives weights that overflow {self.dtype} (its largest value is "
+                             f"{np.finfo(self.dtype).max:.3g}); choose a smaller standard deviation")
+        self.params = {"weight": w}
         if bias:
             self.params["bias"] = np.zeros(fan_out, self.dtype)
 
@@ -149,9 +156,10 @@ class Linear(Layer):
                 f"{owner} holds {self.dtype} parameters; got input of dtype {x.dtype} "
                 f"(convert it with x.astype(numpy.{self.dtype}) or build the layer with dtype=numpy.{x.dtype})"
             )
-        out = x @ self.params["weight"].T          # y = x W^T
-        if "bias" in self.params:
-            out += self.params["bias"]             #   + b
+        with np.errstate(over="ignore"):          # a value beyond the float range is inf, IEEE's rounding
+            out = x @ self.params["weight"].T      # y = x W^T
+            if "bias" in self.params:
+                out += self.params["bias"]         #   + b
         self._cache = x
         return out
 
@@ -163,10 +171,11 @@ class Linear(Layer):
         """
         x = self._require_cache(f"{self!r}.backward")
         _check_grad(dout, (x.shape[0], self.out_features), x.dtype, f"{self!r}.backward")
-        self.grads = {"weight": dout.T @ x}        # dL/dW = dout^T x
-        if "bias" in self.params:
-            self.grads["bias"] = dout.sum(axis=0)  # dL/db = sum over the batch
-        return dout @ self.params["weight"]        # dL/dx = dout W
+        with np.errstate(over="ignore"):
+            self.grads = {"weight": dout.T @ x}        # dL/dW = dout^T x
+            if "bias" in self.params:
+                self.grads["bias"] = dout.sum(axis=0)  # dL/db = sum over the batch
+            return dout @ self.params["weight"]        # dL/dx = dout W
 
 
 def _check_grad(dout, shape, dtype, owner):

@@ -43,7 +43,9 @@ class SoftmaxCrossEntropy:
         TypeError
             If ``logits`` is not a float array or ``y`` not an integer array.
         ValueError
-            If the shapes do not match or a label lies outside ``range(K)``.
+            If the shapes do not match, a label lies outside ``range(K)``, or a
+            logit is NaN or infinite. Finite logits of any size are fine (the
+            loss is ``inf`` only when its true value exceeds the dtype).
         """
         owner = repr(self)
         check_array(logits, "logits", owner)
@@ -57,8 +59,16 @@ class SoftmaxCrossEntropy:
             raise ValueError(f"{owner} expects labels of shape ({n},) to match logits {logits.shape}; got {y.shape}")
         if y.min() < 0 or y.max() >= k:
             raise ValueError(f"{owner} expects labels in range({k}); got values from {y.min()} to {y.max()}")
-        z = logits - logits.max(axis=1, keepdims=True)            # shift: softmax is unchanged
-        log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))  # log p = z - log sum_j e^{z_j}
+        finite = np.isfinite(logits).all(axis=1)
+        if not finite.all():
+            row = int(np.flatnonzero(~finite)[0])
+            raise ValueError(f"{owner} expects finite logits; row {row} holds NaN or infinite values "
+                             f"(a network whose training diverged: lower the learning rate)")
+        with np.errstate(over="ignore", under="ignore"):
+            # shift: softmax is unchanged. A spread beyond the largest float gives -inf, i.e. p = 0,
+            # the right answer rounded (the loss is then inf when the label is such a class).
+            z = logits - logits.max(axis=1, keepdims=True)
+            log_p = z - np.log(np.exp(z).sum(axis=1, keepdims=True))  # log p = z - log sum_j e^{z_j}
         self.probs = np.exp(log_p)
         self._cache = y
         return float(-log_p[np.arange(n), y].mean())              # L = -(1/N) sum_n log p_{n, y_n}

@@ -49,6 +49,13 @@ class SGD:
         self.weight_decay = check_real(weight_decay, "weight_decay")
         if self.weight_decay < 0:
             raise ValueError(f"weight_decay must be >= 0; got {self.weight_decay}")
+        dtypes = {p.dtype for _, p, _ in model.named_parameters()}
+        for dt in dtypes:                      # the step multiplies in the parameters' dtype
+            largest = float(np.finfo(dt).max)
+            for name in ("lr", "weight_decay"):
+                if getattr(self, name) > largest:
+                    raise ValueError(f"{name} must be at most {largest:.4g}, the largest {dt} (the parameters' "
+                                     f"dtype); got {getattr(self, name)}")
         self.velocity: dict = {}
 
     def __repr__(self) -> str:

@@ -41,6 +41,8 @@ def accuracy(model, x, y):
     if not isinstance(model, Layer):
         raise TypeError(f"accuracy expects a Layer; got {type(model).__name__}")
     _check_xy(x, y, "accuracy")
+    if x.shape[0] == 0:
+        raise ValueError(f"accuracy needs at least one example to average over; got x of shape {x.shape}")
     was_training = model.training
     model.eval()
     try:
@@ -78,6 +80,13 @@ def fit(model, loss, optimizer, x, y, *, epochs, batch_size, seed=0, x_test=None
     x_test, y_test : numpy.ndarray, optional
         Held-out data to evaluate on.
 
+    Raises
+    ------
+    TypeError, ValueError
+        For bad arguments, all checked before the first step, among them NaN
+        or infinite values in ``x`` or ``x_test`` (one would make every loss
+        NaN) and fewer than 2 training rows or no test rows.
+
     Returns
     -------
     dict
@@ -97,11 +106,23 @@ def fit(model, loss, optimizer, x, y, *, epochs, batch_size, seed=0, x_test=None
     epochs = check_positive_int(epochs, "epochs")
     batch_size = check_positive_int(batch_size, "batch_size")
     n = x.shape[0]
+    if n < 2:
+        raise ValueError(f"{owner} needs at least 2 training rows (batches of 2 or more); got x of shape {x.shape}")
     if not 2 <= batch_size <= n:
         raise ValueError(f"{owner} expects 2 <= batch_size <= {n} (the number of rows); got {batch_size}")
+    if epochs * (n // batch_size) > 2**31 - 1:
+        raise ValueError(f"{owner}: epochs={epochs} of {n // batch_size} steps is more than 2**31 - 1 steps")
     has_test = x_test is not None or y_test is not None
     if has_test:
         _check_xy(x_test, y_test, owner, "x_test", "y_test")
+        if x_test.shape[0] == 0:
+            raise ValueError(f"{owner} needs at least one test row to average over; got x_test of shape "
+                             f"{x_test.shape}")
+    for name, arr in (("x", x), ("x_test", x_test)):
+        if arr is not None and not np.isfinite(arr).all():
+            rows = np.flatnonzero(~np.isfinite(arr.reshape(len(arr), -1)).all(axis=1))
+            raise ValueError(f"{owner}: {name} holds NaN or infinite values in {len(rows)} row(s) (the first "
+                             f"is row {int(rows[0])}); remove or impute them before training")
     rng = make_rng(seed, owner)
     steps = n // batch_size
     try:  # these matrices are too small for BLAS threads to pay; on a busy machine they cost 100x
