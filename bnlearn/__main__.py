@@ -3,7 +3,7 @@
 Usage::
 
     bnlearn list
-    bnlearn run NAME [--dataset digits|mnist] [--scale book|full] [--seed N] [--out DIR]
+    bnlearn run NAME [--dataset digits|mnist-5k|mnist] [--scale book|full] [--seed N] [--out DIR]
                      [--force] [--no-progress] [--set KEY=VALUE ...]
 
 ``run`` writes ``NAME.json`` (the result) and ``NAME-*.png`` (its figures)
@@ -73,8 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
                     "folder of their own. Arguments, settings and the output folder are checked before any "
                     "training starts.")
     run.add_argument("name", help="experiment name (see `bnlearn list`)")
-    run.add_argument("--dataset", choices=("digits", "mnist"), default=None,
-                     help="data set (default: digits for --scale book, mnist for --scale full)")
+    run.add_argument("--dataset", choices=("digits", "mnist-5k", "mnist"), default=None,
+                     help="data set (default: digits for --scale book, mnist for --scale full); mnist-5k is "
+                          "5,000 real MNIST digits that need no download. `bnlearn list` shows which each "
+                          "experiment takes")
     run.add_argument("--scale", choices=("book", "full"), default="book",
                      help="book: the chapter's size (seconds); full: the paper's setup")
     run.add_argument("--seed", type=_seed, default=None,
@@ -109,8 +111,10 @@ def main(argv=None) -> int:
     from . import experiments
 
     if args.command == "list":
+        width = max(map(len, experiments.names()))
         for name in experiments.names():
-            print(f"{name:14s} {experiments.describe(name)}")
+            sets = ",".join(experiments.datasets(name))
+            print(f"{name:{width}s}  [{sets}]  {experiments.describe(name)}")
         return 0
     if args.name not in experiments.names():
         parser.error(f"unknown experiment {args.name!r}; known experiments: {', '.join(experiments.names())}")
@@ -124,7 +128,7 @@ def main(argv=None) -> int:
                                  progress=not args.no_progress, **dict(args.set))
     except (TypeError, ValueError) as exc:  # a bad --set, found before the experiment's work
         parser.error(str(exc))
-    except (ConnectionError, FileNotFoundError) as exc:  # e.g. MNIST not available
+    except (ConnectionError, OSError, ModuleNotFoundError) as exc:  # e.g. MNIST not available
         print(f"bnlearn run {args.name}: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

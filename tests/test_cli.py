@@ -338,3 +338,39 @@ def test_run_on_mnist_sized_images(name, settings, tmp_path, monkeypatch):
     result = json.loads((out / f"{name}.json").read_text())
     assert result["params"]["dataset"] == "mnist"
     assert any(p.suffix == ".png" for p in out.iterdir())
+
+
+def test_list_says_which_data_sets_each_experiment_takes(capsys):
+    from bnlearn import experiments
+
+    assert main(["list"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(experiments.names())
+    for line, name in zip(lines, experiments.names()):
+        assert line.startswith(name) and f"[{','.join(experiments.datasets(name))}]" in line
+
+
+def test_run_on_the_offline_mnist_subset(tmp_path, monkeypatch, capsys):
+    import json
+    import socket
+
+    def no_network(*args, **kwargs):
+        raise AssertionError("mnist-5k must not touch the network")
+
+    monkeypatch.setattr(socket, "create_connection", no_network)
+    out = tmp_path / "run"
+    assert main(["run", "paper-fig1", "--dataset", "mnist-5k", "--out", str(out), *TINY]) == 0
+    result = json.loads((out / "paper-fig1.json").read_text())
+    assert result["params"]["dataset"] == "mnist-5k"
+
+
+def test_register_checks_its_data_sets_and_run_refuses_others(monkeypatch):
+    import pytest as _pytest
+
+    from bnlearn import experiments
+
+    with _pytest.raises(ValueError, match="datasets must be a non-empty tuple drawn from"):
+        experiments.register("x-test", datasets=("cifar",))
+    monkeypatch.setitem(experiments._DATASETS_OF, "lr-sweep", ("digits",))
+    with _pytest.raises(ValueError, match=r"runs on the data sets \('digits',\); got 'mnist-5k'"):
+        experiments.run("lr-sweep", dataset="mnist-5k")

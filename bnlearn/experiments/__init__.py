@@ -31,7 +31,7 @@ needs a rule of its own passes it as ``rules={"name": Rule(...)}``.
 
 An experiment receives keyword arguments only: ``seed`` (int), ``scale``
 (``"book"``, what a chapter runs in under a minute, or ``"full"``, the
-paper-sized run), ``dataset`` (``"digits"`` or ``"mnist"``, already chosen
+paper-sized run), ``dataset`` (``"digits"``, ``"mnist-5k"`` or ``"mnist"``, already chosen
 by :func:`run`), ``progress`` (bool, show progress bars) and any overrides of
 its settings. It returns a :class:`Result` (or a subclass whose
 :meth:`Result.figures` draws its figures). The same arguments must give the
@@ -69,13 +69,16 @@ __all__ = [
     "mean_interval",
     "SCALES",
     "DATASETS",
+    "datasets",
     "MAX_SEED",
 ]
 
 #: Accepted values of ``scale``.
 SCALES = ("book", "full")
 #: Accepted values of ``dataset``.
-DATASETS = ("digits", "mnist")
+DATASETS = ("digits", "mnist-5k", "mnist")
+
+_DATASETS_OF: dict[str, tuple] = {}
 
 #: The largest base seed: the seeds of a run, ``1000 * seed + i``, must fit
 #: the 64-bit integers that torch's and NumPy's generators take.
@@ -329,13 +332,17 @@ def _install(staging: Path, target: Path, force: bool) -> None:
     shutil.rmtree(old, ignore_errors=True)
 
 
-def register(name: str):
+def register(name: str, datasets=DATASETS):
     """Decorator that registers an experiment function under ``name``.
 
     Parameters
     ----------
     name : str
         Lower-case words joined by hyphens, unique across the package.
+    datasets : tuple of str, default every data set
+        The data sets the experiment makes sense on (a subset of
+        :data:`DATASETS`); :func:`run` refuses the others, and ``bnlearn list``
+        shows them.
 
     Returns
     -------
@@ -344,11 +351,15 @@ def register(name: str):
     """
     if not isinstance(name, str) or not name or name != name.strip().lower() or " " in name:
         raise ValueError(f"experiment names are lower-case words joined by hyphens; got {name!r}")
+    if not isinstance(datasets, tuple) or not datasets or not set(datasets) <= set(DATASETS):
+        raise ValueError(f"register({name!r}): datasets must be a non-empty tuple drawn from {DATASETS}; "
+                         f"got {datasets!r}")
 
     def decorator(fn):
         if name in _REGISTRY and _REGISTRY[name] is not fn:
             raise ValueError(f"experiment {name!r} is already registered by {_REGISTRY[name].__module__}")
         _REGISTRY[name] = fn
+        _DATASETS_OF[name] = datasets
         return fn
 
     return decorator
@@ -387,6 +398,12 @@ def get(name: str) -> Callable[..., Result]:
     return _REGISTRY[name]
 
 
+def datasets(name: str) -> tuple:
+    """The data sets the experiment ``name`` accepts (see :func:`register`)."""
+    get(name)
+    return _DATASETS_OF[name]
+
+
 def describe(name: str) -> str:
     """The first line of the experiment's docstring (what ``bnlearn list`` shows)."""
     doc = get(name).__doc__ or ""
@@ -408,8 +425,10 @@ def run(name: str, seed: int | None = None, scale: str = "book", dataset: str | 
     scale : {"book", "full"}, default "book"
         ``"book"``: the size a chapter runs (seconds, digits). ``"full"``: the
         paper-sized run (MNIST by default; minutes to hours).
-    dataset : {"digits", "mnist"}, optional
-        Default: ``"digits"`` for the book scale, ``"mnist"`` for the full one.
+    dataset : {"digits", "mnist-5k", "mnist"}, optional
+        One of the experiment's :func:`datasets`. Default: ``"digits"`` for the
+        book scale, ``"mnist"`` for the full one (or the first the experiment
+        accepts). ``"mnist-5k"`` is 5,000 real MNIST digits read offline.
     progress : bool, default False
         Show progress bars.
     **overrides
@@ -443,9 +462,12 @@ def run(name: str, seed: int | None = None, scale: str = "book", dataset: str | 
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {SCALES}; got {scale!r}")
     if dataset is None:
-        dataset = "mnist" if scale == "full" else "digits"
+        preferred = "mnist" if scale == "full" else "digits"
+        dataset = preferred if preferred in datasets(name) else datasets(name)[0]
     if dataset not in DATASETS:
         raise ValueError(f"dataset must be one of {DATASETS}; got {dataset!r}")
+    if dataset not in datasets(name):
+        raise ValueError(f"experiment {name!r} runs on the data sets {datasets(name)}; got {dataset!r}")
     if not isinstance(progress, bool):
         raise TypeError(f"progress must be True or False; got {progress!r}")
     return fn(seed=int(seed), scale=scale, dataset=dataset, progress=progress, **overrides)
