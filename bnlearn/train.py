@@ -18,7 +18,7 @@ from torch import nn
 
 from . import _validation as _v
 from .data import Dataset, iterate_batches
-from .nn._threads import torch_threads
+from ._threads import torch_threads
 
 __all__ = ["History", "train", "evaluate", "OPTIMIZERS"]
 

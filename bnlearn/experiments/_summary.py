@@ -65,7 +65,7 @@ def single_thread():
     The networks of chapters 2 and 3 are tiny: with several threads most of a
     step is spent synchronising them, and on a busy machine a step becomes
     ten or more times slower than on one thread."""
-    from ..nn._threads import torch_threads
+    from .._threads import torch_threads
 
     with torch_threads(1):
         yield

@@ -37,40 +37,10 @@ from torch import nn
 
 from ._checks import (check_bn_input, check_eps, check_momentum, check_num_features, check_param_dtype,
                       check_values_per_channel, plain_number)
+from ._affine import check_factory_dtype, make_affine, reset_affine
 from .functional import batch_norm_unchecked, script_batch_norm, shape_text
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d"]
-
-
-def _check_factory_dtype(owner: str, dtype) -> None:
-    if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
-        raise TypeError(f"{owner}: dtype must be a floating-point torch.dtype or None; got {dtype!r}")
-
-
-def _make_affine(module: nn.Module, shape, affine: bool, bias: bool, factory: dict) -> None:
-    """Register ``weight`` (and ``bias`` unless ``bias=False``) of ``shape``, or ``None``s.
-
-    Shared by the batch, layer and group norms: with ``affine=False`` both are
-    registered as ``None``, as torch.nn does, so ``state_dict`` keys match.
-    """
-    if affine:
-        module.weight = nn.Parameter(torch.empty(shape, **factory))
-        if bias:
-            module.bias = nn.Parameter(torch.empty(shape, **factory))
-        else:
-            module.register_parameter("bias", None)
-    else:
-        module.register_parameter("weight", None)
-        module.register_parameter("bias", None)
-
-
-def _reset_affine(module: nn.Module) -> None:
-    """``weight`` to 1 and ``bias`` to 0, where they exist."""
-    with torch.no_grad():
-        if module.weight is not None:
-            module.weight.fill_(1.0)
-        if module.bias is not None:
-            module.bias.zero_()
 
 
 class _BatchNorm(nn.Module):
@@ -144,7 +114,7 @@ class _BatchNorm(nn.Module):
         owner = f"{name}({num_features})"
         check_eps(owner, eps)
         check_momentum(owner, momentum)
-        _check_factory_dtype(owner, dtype)
+        check_factory_dtype(owner, dtype)
         super().__init__()
         factory = {"device": device, "dtype": dtype}
         self.num_features = num_features
@@ -153,7 +123,7 @@ class _BatchNorm(nn.Module):
         self.momentum = momentum
         self.affine = affine
         self.track_running_stats = track_running_stats
-        _make_affine(self, num_features, affine, bias, factory)
+        make_affine(self, num_features, affine, bias, factory)
         if track_running_stats:
             self.register_buffer("running_mean", torch.zeros(num_features, **factory))
             self.register_buffer("running_var", torch.ones(num_features, **factory))
@@ -205,7 +175,7 @@ class _BatchNorm(nn.Module):
     def reset_parameters(self) -> None:
         """Reset the running statistics, ``weight`` to 1 and ``bias`` to 0."""
         self.reset_running_stats()
-        _reset_affine(self)
+        reset_affine(self)
 
     def extra_repr(self) -> str:
         """The constructor arguments, formatted like ``torch.nn.BatchNorm2d``'s repr."""

@@ -21,12 +21,11 @@ import copy
 import torch
 from torch import nn
 
-from .batchnorm import _BatchNorm
+from .registry import batch_statistics_types
 
 __all__ = ["fold_batchnorm"]
 
 _FOLDABLE_INTO = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
-_BATCHNORMS = (_BatchNorm, nn.modules.batchnorm._BatchNorm)
 
 
 def _fold_pair(layer: nn.Module, bn: nn.Module, where: str) -> None:
@@ -63,7 +62,7 @@ def _fold_pair(layer: nn.Module, bn: nn.Module, where: str) -> None:
 
 def _is_candidate(layer: nn.Module, bn: nn.Module) -> bool:
     """A batch norm with running statistics right after a Linear/Conv of as many outputs."""
-    if not isinstance(layer, _FOLDABLE_INTO) or not isinstance(bn, _BATCHNORMS):
+    if not isinstance(layer, _FOLDABLE_INTO) or not isinstance(bn, batch_statistics_types()):
         return False
     if getattr(bn, "running_mean", None) is None or getattr(bn, "running_var", None) is None:
         return False                                   # batch statistics even in eval: not a fixed map

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from ._checks import check_eps, check_floating, check_num_features, check_param_dtype, plain_number
-from .batchnorm import _check_factory_dtype, _make_affine, _reset_affine
+from ._affine import check_factory_dtype, make_affine, reset_affine
 from .functional import shape_text, standardize_last
 
 __all__ = ["GroupNorm"]
@@ -73,7 +73,7 @@ class GroupNorm(nn.Module):
             )
         owner = f"GroupNorm({num_groups}, {num_channels})"
         check_eps(owner, eps)
-        _check_factory_dtype(owner, dtype)
+        check_factory_dtype(owner, dtype)
         super().__init__()
         factory = {"device": device, "dtype": dtype}
         self.num_groups = num_groups
@@ -81,7 +81,7 @@ class GroupNorm(nn.Module):
         self._owner = owner
         self.eps = eps
         self.affine = affine
-        _make_affine(self, num_channels, affine, bias, factory)
+        make_affine(self, num_channels, affine, bias, factory)
         self.reset_parameters()
 
     @property
@@ -101,7 +101,7 @@ class GroupNorm(nn.Module):
 
     def reset_parameters(self) -> None:
         """Set ``weight`` to 1 and ``bias`` to 0."""
-        _reset_affine(self)
+        reset_affine(self)
 
     def extra_repr(self) -> str:
         """Formatted like ``torch.nn.GroupNorm``'s repr."""

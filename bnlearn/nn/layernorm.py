@@ -24,7 +24,7 @@ from torch import nn
 
 from .._validation import INT64_MAX
 from ._checks import check_eps, check_floating, check_param_dtype, plain_number
-from .batchnorm import _check_factory_dtype, _make_affine, _reset_affine
+from ._affine import check_factory_dtype, make_affine, reset_affine
 from .functional import shape_text, standardize_last
 
 __all__ = ["LayerNorm"]
@@ -87,14 +87,14 @@ class LayerNorm(nn.Module):
             )
         owner = f"LayerNorm({tuple(normalized_shape)})"
         check_eps(owner, eps)
-        _check_factory_dtype(owner, dtype)
+        check_factory_dtype(owner, dtype)
         super().__init__()
         factory = {"device": device, "dtype": dtype}
         self.normalized_shape = tuple(normalized_shape)
         self._owner = f"LayerNorm({self.normalized_shape})"
         self.eps = eps
         self.elementwise_affine = elementwise_affine
-        _make_affine(self, self.normalized_shape, elementwise_affine, bias, factory)
+        make_affine(self, self.normalized_shape, elementwise_affine, bias, factory)
         self.reset_parameters()
 
     @property
@@ -114,7 +114,7 @@ class LayerNorm(nn.Module):
 
     def reset_parameters(self) -> None:
         """Set ``weight`` to 1 and ``bias`` to 0."""
-        _reset_affine(self)
+        reset_affine(self)
 
     def extra_repr(self) -> str:
         """Formatted like ``torch.nn.LayerNorm``'s repr."""

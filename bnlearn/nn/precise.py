@@ -24,11 +24,10 @@ import numpy as np
 import torch
 from torch import nn
 
-from .batchnorm import _BatchNorm as _OurBatchNorm
+from .registry import batch_statistics_types
 
 __all__ = ["precise_bn", "batchnorm_layers"]
 
-_BN_TYPES = (nn.modules.batchnorm._BatchNorm, _OurBatchNorm)
 
 
 def batchnorm_layers(model: nn.Module) -> list:
@@ -50,7 +49,7 @@ def batchnorm_layers(model: nn.Module) -> list:
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
     return [(name, m) for name, m in model.named_modules()
-            if isinstance(m, _BN_TYPES) and m.running_mean is not None]
+            if isinstance(m, batch_statistics_types()) and m.running_mean is not None]
 
 
 def _as_rows(x: torch.Tensor) -> np.ndarray:

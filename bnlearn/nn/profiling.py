@@ -14,7 +14,7 @@ from typing import Callable, Dict, Optional
 import torch
 from torch import nn
 
-from ._threads import torch_threads
+from .._threads import torch_threads
 
 __all__ = ["TextbookBatchNorm2d", "saved_tensor_bytes", "time_forward_backward", "time_inference",
            "small_conv_net"]

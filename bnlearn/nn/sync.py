@@ -34,7 +34,7 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 
 from ._checks import check_param_dtype
-from .batchnorm import BatchNorm1d, BatchNorm2d, BatchNorm3d, _BatchNorm
+from .batchnorm import _BatchNorm
 from .functional import (batch_moments, grad_input, grad_sums, normalize, per_channel, stat_dtype,
                          update_running, values_per_channel)
 
@@ -198,8 +198,11 @@ class SyncBatchNorm(_BatchNorm):
         )
 
 
-_CONVERTIBLE = (BatchNorm1d, BatchNorm2d, BatchNorm3d, nn.BatchNorm1d, nn.BatchNorm2d,
-                nn.BatchNorm3d, nn.SyncBatchNorm)
+def _convertible() -> tuple:
+    """The registry's plain batch norms (``"batch"``) and torch's own: what SyncBN replaces."""
+    from .registry import NORMS
+
+    return (*NORMS["batch"].classes, nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 
 
 def convert_sync_batchnorm(module: nn.Module, process_group: Optional[Any] = None) -> nn.Module:
@@ -226,7 +229,7 @@ def convert_sync_batchnorm(module: nn.Module, process_group: Optional[Any] = Non
     """
     if not isinstance(module, nn.Module):
         raise TypeError(f"convert_sync_batchnorm expects a torch.nn.Module; got {type(module).__name__}")
-    if type(module) in _CONVERTIBLE:
+    if type(module) in _convertible():
         out = SyncBatchNorm(module.num_features, module.eps, module.momentum, module.affine,
                             module.track_running_stats, process_group, bias=module.bias is not None)
         if module.affine:
