@@ -16,6 +16,8 @@ Modules:
 - ``bnlearn.nn.sync``: :class:`SyncBatchNorm`, :func:`convert_sync_batchnorm`
 - ``bnlearn.nn.fold``: :func:`fold_batchnorm`
 - ``bnlearn.nn.precise``: :func:`precise_bn`, :func:`batchnorm_layers`
+- ``bnlearn.nn.registry``: the one registry of norms, :data:`NORMS`, :func:`norm_layer`,
+  :func:`register_norm` (what ``models``, folding, precise BN and SyncBN read)
 
 Every module here except :class:`SyncBatchNorm` compiles with
 ``torch.jit.script``, as torch's own norms do (the scripted batch norms give
@@ -29,6 +31,7 @@ from .ghost import GhostBatchNorm1d, GhostBatchNorm2d
 from .groupnorm import GroupNorm
 from .layernorm import LayerNorm
 from .precise import batchnorm_layers, precise_bn
+from .registry import NORMS, Norm, batch_statistics_types, norm_layer, norm_names, register_norm
 from .renorm import BatchRenorm1d, BatchRenorm2d
 from .sync import SyncBatchNorm, convert_sync_batchnorm
 
@@ -49,4 +52,10 @@ __all__ = [
     "fold_batchnorm",
     "precise_bn",
     "batchnorm_layers",
+    "NORMS",
+    "Norm",
+    "norm_layer",
+    "norm_names",
+    "register_norm",
+    "batch_statistics_types",
 ]
