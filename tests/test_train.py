@@ -84,6 +84,28 @@ def test_optimizers_and_callable(digits):
     assert h.steps == 5
 
 
+def test_the_optimizer_argument_is_used(digits):
+    # Each named optimizer moves the weights in its own way from the same start.
+    finals = {}
+    for opt in ("sgd", "momentum", "adam"):
+        model = models.paper_mlp(True, seed=0)
+        train.train(model, digits, steps=5, optimizer=opt, lr=0.01, eval_every=5, progress=False)
+        finals[opt] = model[1].weight.detach().clone()
+    assert not torch.equal(finals["sgd"], finals["momentum"])
+    assert not torch.equal(finals["sgd"], finals["adam"])
+    used = []
+
+    def make(params):
+        opt = torch.optim.SGD(params, lr=0.0)      # a zero rate: the weights must not move
+        used.append(opt)
+        return opt
+
+    model = models.paper_mlp(True, seed=0)
+    start = model[1].weight.detach().clone()
+    train.train(model, digits, steps=5, optimizer=make, eval_every=5, progress=False, lr=5.0)
+    assert len(used) == 1 and torch.equal(model[1].weight, start)
+
+
 def test_num_threads_is_restored(digits):
     before = torch.get_num_threads()
     train.train(models.paper_mlp(True, seed=0), digits, steps=3, eval_every=3, progress=False, num_threads=1)
