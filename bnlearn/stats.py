@@ -50,6 +50,8 @@ def _as_1d(values, what: str) -> np.ndarray:
         raise TypeError(f"{what} must be a 1-d sequence of numbers; got {values!r}") from None
     if x.ndim != 1:
         raise ValueError(f"{what} must be 1-d; got shape {x.shape}")
+    if len(x) == 0:
+        raise ValueError(f"{what} must hold at least one value (NaN for a missing one); got an empty sequence")
     if np.isinf(x).any():
         raise ValueError(f"{what} holds an infinite value (NaN marks a missing one); got {x.tolist()}")
     return x
@@ -94,8 +96,8 @@ def mean_interval(values: Sequence[float], confidence: float = 0.95) -> dict:
     Raises
     ------
     TypeError, ValueError
-        For anything but a 1-d sequence of numbers, an infinite value, or a
-        confidence outside (0, 1).
+        For anything but a non-empty 1-d sequence of numbers, an infinite
+        value, or a confidence outside (0, 1).
     """
     c = _check_confidence(confidence)
     x = _as_1d(values, "values")

@@ -63,6 +63,8 @@ def test_seeds_to_show():
     (lambda: stats.mean_interval("abc"), TypeError, "1-d sequence of numbers"),
     (lambda: stats.mean_interval(3.0), TypeError, "1-d sequence of numbers"),
     (lambda: stats.mean_interval([[1.0, 2.0]]), ValueError, "must be 1-d"),
+    (lambda: stats.mean_interval([]), ValueError, "at least one value"),
+    (lambda: stats.paired([], []), ValueError, "at least one value"),
     (lambda: stats.mean_interval([1.0, 2.0], confidence=1.5), ValueError, "confidence must be"),
     (lambda: stats.mean_interval([1.0, 2.0], confidence=True), ValueError, "confidence must be"),
     (lambda: stats.paired([1.0, 2.0], [1.0]), ValueError, "same length"),

@@ -47,7 +47,7 @@ import os
 import pkgutil
 import shutil
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -755,37 +755,6 @@ def resolve_settings(name: str, settings: Mapping[str, Mapping], scale: str, ove
     return cfg
 
 
-def mean_interval(values: Sequence[float], confidence: float = 0.95) -> dict:
-    """Mean and Student-t confidence interval of independent measurements.
-
-    .. math::
-        \\bar x \\pm t_{(1+c)/2,\\,n-1}\\, s / \\sqrt{n},\\qquad
-        s^2 = \\frac{1}{n-1}\\sum_i (x_i - \\bar x)^2
-
-    Parameters
-    ----------
-    values : sequence of float
-        ``n >= 1`` measurements, e.g. one per seed (None entries are an error).
-    confidence : float, default 0.95
-        Coverage ``c`` in (0, 1).
-
-    Returns
-    -------
-    dict
-        ``{"mean", "low", "high", "n", "values"}``; with ``n == 1`` the
-        interval is unbounded (``low = -inf``, ``high = inf``).
-    """
-    if not 0 < confidence < 1:
-        raise ValueError(f"confidence must lie in (0, 1); got {confidence!r}")
-    x = np.asarray(list(values), dtype=float)
-    if x.ndim != 1 or len(x) == 0:
-        raise ValueError(f"mean_interval needs a non-empty 1-d sequence; got shape {x.shape}")
-    if not np.all(np.isfinite(x)):
-        raise ValueError(f"mean_interval needs finite values; got {x.tolist()}")
-    n, mean = len(x), float(x.mean())
-    if n == 1:
-        return {"mean": mean, "low": -math.inf, "high": math.inf, "n": 1, "values": x.tolist()}
-    from scipy.stats import t
-
-    half = float(t.ppf((1 + confidence) / 2, n - 1) * x.std(ddof=1) / math.sqrt(n))
-    return {"mean": mean, "low": mean - half, "high": mean + half, "n": n, "values": x.tolist()}
+# The mean with its interval over seeds lives in bnlearn.stats (one statistics
+# module); it is re-exported here for the experiments' callers.
+from ..stats import mean_interval  # noqa: E402

@@ -6,7 +6,8 @@ import functools
 
 import numpy as np
 
-from . import SCALES, mean_interval
+from .. import stats as _stats
+from . import SCALES
 
 
 def check_scale(scale) -> str:
@@ -27,27 +28,13 @@ def check_seed(seed) -> int:
 
 
 def interval(values) -> dict:
-    """:func:`bnlearn.experiments.mean_interval` at 95%, with NaN entries dropped
-    (``n`` counts the finite ones); all-NaN gives a NaN mean."""
-    x = np.asarray(values, dtype=np.float64)
-    x = x[np.isfinite(x)]
-    if len(x) == 0:
-        return {"mean": float("nan"), "low": float("nan"), "high": float("nan"), "n": 0, "values": []}
-    return mean_interval(x.tolist())
+    """:func:`bnlearn.stats.mean_interval` at 95% (NaN marks a missing value)."""
+    return _stats.mean_interval(values)
 
 
 def paired(a, b) -> dict:
-    """Paired comparison by seed of ``a`` against ``b``: the 95% interval of
-    ``a - b`` and a verdict, ``"shown"`` when that interval excludes 0, else
-    ``"not shown"``; ``same_sign`` says whether every seed's difference has the
-    mean's sign."""
-    d = np.asarray(a, dtype=np.float64) - np.asarray(b, dtype=np.float64)
-    out = interval(d)
-    shown = out["n"] >= 2 and (out["low"] > 0 or out["high"] < 0)
-    out["verdict"] = "shown" if shown else "not shown"
-    out["same_sign"] = bool(out["n"] >= 1 and out["mean"] != 0
-                            and np.all(np.sign(d[np.isfinite(d)]) == np.sign(out["mean"])))
-    return out
+    """:func:`bnlearn.stats.paired`: the 95% interval of ``a - b`` by seed, its verdict and ``same_sign``."""
+    return _stats.paired(a, b)
 
 
 @functools.lru_cache(maxsize=2)

@@ -23,7 +23,8 @@ import numpy as np
 
 from .. import seed_range
 from .. import data as _data
-from . import Result, mean_interval, register, resolve_settings
+from ..stats import mean_interval, paired
+from . import Result, register, resolve_settings
 
 __all__ = ["seed_cnn", "paper_fig1", "lr_sweep", "SeedCnnResult", "PaperFig1Result", "LrSweepResult"]
 
@@ -93,12 +94,12 @@ def seed_cnn(*, seed: int, scale: str, dataset: str, progress: bool, **overrides
     acc = {k: np.array(v) for k, v in final.items()}  # (seeds, lrs)
     j_bn, j_plain = lrs.index(cfg["article"]["with BN"]), lrs.index(cfg["article"]["without BN"])
     # The tutorial's comparison, paired by seed: acc(BN, 0.01) - acc(plain, 0.001).
-    article_gap = mean_interval(acc["with BN"][:, j_bn] - acc["without BN"][:, j_plain])
+    article_gap = paired(acc["with BN"][:, j_bn], acc["without BN"][:, j_plain])
     # The fair one: at every rate, paired by seed.
-    fair_gap = {f"{lr:g}": mean_interval(acc["with BN"][:, j] - acc["without BN"][:, j])
+    fair_gap = {f"{lr:g}": paired(acc["with BN"][:, j], acc["without BN"][:, j])
                 for j, lr in enumerate(lrs)}
     # Each network at its own best rate (best of the sweep, per seed).
-    best_gap = mean_interval(acc["with BN"].max(axis=1) - acc["without BN"].max(axis=1))
+    best_gap = paired(acc["with BN"].max(axis=1), acc["without BN"].max(axis=1))
     best_lr = {k: [lrs[j] for j in np.argmax(v, axis=1)] for k, v in acc.items()}
     summary = {
         "article": {"with BN": mean_interval(acc["with BN"][:, j_bn]),
@@ -252,8 +253,8 @@ def paper_fig1(*, seed: int, scale: str, dataset: str, progress: bool, **overrid
         "fraction_of_steps": mean_interval(fractions) if fractions else None,
         "final_accuracy": {k: mean_interval([r["eval_accuracy"][-1] for r in v]) for k, v in runs.items()},
         # Final test accuracy, BN minus plain, paired by seed.
-        "final_accuracy_gap": mean_interval([b["eval_accuracy"][-1] - p["eval_accuracy"][-1]
-                                             for b, p in zip(runs["with BN"], runs["without BN"])]),
+        "final_accuracy_gap": paired([r["eval_accuracy"][-1] for r in runs["with BN"]],
+                                     [r["eval_accuracy"][-1] for r in runs["without BN"]]),
         # The percentile curves of the probed sigmoid's input, summarised per network.
         "sigmoid_input": {k: _sigmoid_input_summary(v, cfg["settled_after"]) for k, v in runs.items()},
         "step_cost_ratio": mean_interval(cost) if cost else None,
