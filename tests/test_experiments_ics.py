@@ -142,6 +142,8 @@ def test_errors():
         ics.landscape(stages=(-1,))
     with pytest.raises(ValueError, match="must name exactly the lrs"):
         ics.landscape(lrs=(0.1,), stages_per_lr={1.0: (0,)})
+    with pytest.raises(TypeError, match=r"stages_per_lr must be a dict learning rate -> stages, or None; got \(0, 1\)"):
+        ics.landscape(stages_per_lr=(0, 1))
     with pytest.raises(ValueError, match="measures must be a non-empty sequence"):
         ics.probe_training(measures=("loss",))
     with pytest.raises(TypeError, match="unknown setting"):
@@ -150,11 +152,115 @@ def test_errors():
         signal.signal_propagation(activations=("gelu",))
     with pytest.raises(ValueError, match="unknown variant 'noisy'"):
         noise.noisy_mlp("noisy")
-    with pytest.raises(ValueError, match=r"CovariateNoise\(4\) expects input of shape \(N, 4\); got \(2, 3\)"):
+    with pytest.raises(ValueError, match=r"CovariateNoise\(4\) expects input of shape \(N, 4\) or \(N, S, 4\); "
+                                         r"got \(2, 3\)"):
         noise.CovariateNoise(4)(torch.zeros(2, 3))
+    with pytest.raises(ValueError, match="seeds must be a non-empty sequence of ints; got \\[\\]"):
+        noise.noisy_members("bn", [])
     with pytest.raises(ValueError, match="mean_range must be a pair"):
         noise.CovariateNoise(4, mean_range=(1, -1))
     with pytest.raises(ValueError, match=r"target must be an accuracy in \(0, 1\]; got 1.5"):
         ics.ics_percentiles(target=1.5)
     with pytest.raises(ValueError, match="n must be an int >= 10; got 3"):
         ics.covariate_shift_demo(n=3)
+
+
+# ------------------------------------------------ the seeds trained side by side
+
+def _digits():
+    x_tr, y_tr, x_te, y_te = ics._tensors(_summary.dataset("digits"))
+    return x_tr, y_tr, x_te, y_te
+
+
+def _member_batch(seeds, n=60):
+    """One batch per member, ``(n, S, F)`` and ``(n, S)``, drawn from the digits."""
+    x_tr, y_tr, _, _ = _digits()
+    idx = torch.stack([torch.randperm(len(x_tr), generator=torch.Generator().manual_seed(s))[:n] for s in seeds], 1)
+    return x_tr[idx], y_tr[idx]
+
+
+@pytest.mark.parametrize("variant", list(noise.VARIANTS))
+def test_noisy_members_start_as_the_single_networks(variant):
+    seeds = [3, 5]
+    members = noise.noisy_members(variant, seeds).eval()
+    xb, _ = _member_batch(seeds)
+    out = members(xb)
+    assert out.shape == (60, 2, 10) and members.members == 2 and members.seeds == seeds
+    for k, s in enumerate(seeds):
+        single = noise.noisy_mlp(variant, seed=s).eval()
+        torch.testing.assert_close(out[:, k], single(xb[:, k]), rtol=1e-5, atol=1e-5)
+    assert [type(members[i]).__name__ for i in members.activation_indices] == ["Sigmoid"] * 3
+
+
+def test_covariate_noise_draws_per_member_and_unit():
+    layer = noise.CovariateNoise(4, sample_std=0.0)
+    y = layer(torch.zeros(5, 3, 4))                       # y = m_{sj}: the same for every example
+    assert torch.equal(y, y[:1].expand(5, -1, -1))
+    assert len(torch.unique(y[0])) == 12                  # a shift per member and unit
+    assert float(y.min()) >= -1 and float(y.max()) <= 1
+
+
+@pytest.mark.parametrize("variant", ["plain", "bn"])
+def test_members_train_as_if_each_seed_trained_alone(variant):
+    seeds, steps, lr = [0, 1], 6, 0.5
+    data = _summary.dataset("digits")
+    seen = {}
+    ics._run(variant, seeds, steps, lr, data, eval_every=steps,
+             hooks={steps: lambda m, xb, yb: seen.update(params=[p.detach().clone() for p in m.parameters()])})
+    x_tr, y_tr, _, _ = _digits()
+    index = np.arange(len(x_tr))
+    for k, s in enumerate(seeds):
+        single = noise.noisy_mlp(variant, seed=s)
+        opt = torch.optim.SGD(single.parameters(), lr=lr)
+        batches = ics.iterate_batches(index, index, 60, seed=s, epochs=None)
+        for _ in range(steps):
+            idx = torch.from_numpy(next(batches)[0])
+            loss = nn.functional.cross_entropy(single(x_tr[idx]), y_tr[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        first = single[1].weight.detach()                 # (100, 64); the member's is stored as (S, 64, 100)
+        torch.testing.assert_close(seen["params"][0][k], first.T, rtol=1e-4, atol=1e-5)
+        last = single[-1].weight.detach()
+        torch.testing.assert_close(seen["params"][-2][k], last.T, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("variant", ["plain", "bn"])
+def test_member_probes_match_the_diagnostics_of_each_seed(variant):
+    from bnlearn import diagnostics
+
+    seeds, lr = [2, 7], 0.5
+    members = noise.noisy_members(variant, seeds)
+    xb, yb = _member_batch(seeds)
+    closure = lambda: ics._member_losses(members, xb, yb)  # noqa: E731
+    before = [p.detach().clone() for p in members.parameters()]
+    got_ics = ics._member_gradient_ics(members, closure, lr)
+    got_land = ics._member_landscape(members, closure, [0.5 * lr, lr, 2 * lr])
+    for p, q in zip(members.parameters(), before):        # no side effects
+        assert torch.equal(p, q)
+    for k, s in enumerate(seeds):
+        single = noise.noisy_mlp(variant, seed=s)
+        one = lambda: nn.functional.cross_entropy(single(xb[:, k]), yb[:, k])  # noqa: E731
+        want = diagnostics.gradient_ics(single, one, lr)
+        np.testing.assert_allclose(got_ics[k]["layers"]["l2"], want.l2, rtol=1e-3, atol=1e-7)
+        np.testing.assert_allclose(got_ics[k]["layers"]["cosine"], want.cosine, rtol=1e-4)
+        assert got_ics[k]["l2"] == pytest.approx(float(want.l2[1:].mean()), rel=1e-3)
+        probe = diagnostics.landscape_probe(single, one, [0.5 * lr, lr, 2 * lr])
+        assert got_land[k]["loss_range"] == pytest.approx(probe.loss_range, rel=1e-3, abs=1e-6)
+        assert got_land[k]["grad_change"] == pytest.approx(probe.max_grad_change, rel=1e-3)
+        assert got_land[k]["beta"] == pytest.approx(probe.beta_smoothness, rel=1e-3)
+
+
+def test_seed_defaults_to_the_seed_knob(tiny, monkeypatch):
+    monkeypatch.setenv("BNLEARN_SEED", "2")
+    r = ics.noisy_bn(seeds=1, steps=2, eval_every=1, record_every=1)
+    assert r.params["seed"] == 2
+    p = ics.probe_training(seeds=1, lrs=(0.5,), stages=(0,))
+    assert p.params["seed"] == 2
+    assert ics.covariate_shift_demo()["w"] == ics.covariate_shift_demo(seed=2)["w"]
+
+
+def test_sorted_percentiles_match_numpy():
+    x = np.random.default_rng(0).normal(size=(37, 3, 5))
+    got = ics._sorted_percentiles(np.sort(x, axis=0), (15, 50, 85))
+    np.testing.assert_allclose(got, np.percentile(x, (15, 50, 85), axis=0), rtol=1e-12, atol=1e-12)

@@ -14,10 +14,16 @@
 
 All run Ioffe and Szegedy's MLP (:func:`bnlearn.models.paper_mlp`: three
 sigmoid layers of 100 units) on the digits with plain SGD and batches of 60.
-The loop is written out here rather than calling :func:`bnlearn.train.train`
-because these measurements happen *inside* training, between steps; it uses
-the same batches (:func:`bnlearn.data.iterate_batches`) and evaluation
-(:func:`bnlearn.train.evaluate`).
+The seeds of a run train side by side as one batched network
+(:func:`~bnlearn.experiments.noise.noisy_members`): member ``s`` starts from
+the weights of ``paper_mlp(seed=s)`` and takes the batches of
+:func:`bnlearn.data.iterate_batches` with seed ``s``, so it is the run of
+that seed alone, up to rounding, and a chapter can afford many seeds. The
+loop is written out here rather than calling :func:`bnlearn.train.train`
+because these measurements happen *inside* training, between steps, and per
+member (the gradient-based shift and the landscape probes are those of
+:func:`bnlearn.diagnostics.gradient_ics` and
+:func:`bnlearn.diagnostics.landscape_probe`, taken for every member at once).
 """
 from __future__ import annotations
 
@@ -27,14 +33,13 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import seed_range
-from .. import diagnostics
+from .. import diagnostics, seed_range
 from ..data import iterate_batches
-from ..train import evaluate
+from ..ensemble import ParallelLinear
 from . import Result, register, resolve_settings
 from ._summary import check_scale, check_seed, interval, paired, single_thread
 from ._summary import dataset as _load_data
-from .noise import VARIANTS, noisy_mlp
+from .noise import VARIANTS, noisy_members
 
 __all__ = ["ics_percentiles", "noisy_bn", "ics_gradient", "landscape", "probe_training", "covariate_shift_demo",
            "PercentilesResult", "ProbeResult", "LANDSCAPE_MULTIPLIERS", "PERCENTILE_SETTINGS", "PROBE_SETTINGS"]
@@ -53,42 +58,75 @@ def _check_lr(lr):
 
 
 def _tensors(data):
+    """Flat float inputs ``(N, F)`` and labels of the training and test sets."""
     t = lambda a: torch.from_numpy(np.ascontiguousarray(a))  # noqa: E731
-    return t(data.x_train), t(data.y_train), t(data.x_test), t(data.y_test)
+    flat = lambda a: t(a).reshape(len(a), -1)                 # noqa: E731
+    return flat(data.x_train), t(data.y_train), flat(data.x_test), t(data.y_test)
 
 
-def _run(variant: str, seed: int, steps: int, lr: float, data, *, eval_every: int,
-         hooks: dict[int, Callable] | None = None) -> dict:
-    """Train one network; call ``hooks[step](model, xb, yb)`` just before the
-    update of step ``step + 1`` (so ``hooks[0]`` sees the initial network)
-    with the batch that update will use. Returns the accuracy curve."""
+def _member_losses(model, xb, yb) -> torch.Tensor:
+    """Each member's mean cross-entropy on its own batch: ``(B, S, F)``, ``(B, S)`` -> ``(S,)``."""
+    logits = model(xb)                                               # (B, S, K)
+    b, s, k = logits.shape
+    per_example = nn.functional.cross_entropy(logits.reshape(b * s, k), yb.reshape(b * s), reduction="none")
+    return per_example.view(b, s).mean(0)                            # L_s = (1/B) sum_i l(f_s(x_is), y_is)
+
+
+@torch.no_grad()
+def _member_accuracy(model, x, y) -> np.ndarray:
+    """Each member's accuracy on one data set ``(n, F)``, in the model's current mode: ``(S,)``."""
+    pred = model(x[:, None, :].expand(-1, model.members, -1)).argmax(-1)   # (n, S)
+    return (pred == y[:, None]).double().mean(0).numpy()
+
+
+def _run(variant: str, seeds: list, steps: int, lr: float, data, *, eval_every: int,
+         hooks: dict[int, Callable] | None = None) -> list:
+    """Train one network per seed, side by side (:func:`~bnlearn.experiments.noise.noisy_members`).
+
+    Member ``s`` starts from ``noisy_mlp(variant, seed=seeds[s])`` and takes
+    the batches of ``iterate_batches(..., seed=seeds[s])``: the run of that
+    seed alone, up to rounding. ``hooks[step](model, xb, yb)`` is called just
+    before the update of step ``step + 1`` (so ``hooks[0]`` sees the initial
+    networks) with the batches ``(B, S, F)``, ``(B, S)`` that update will use.
+    The noise of the noisy variants is drawn from torch's RNG seeded with
+    ``seeds[0]`` (the global RNG state is restored afterwards).
+
+    Returns
+    -------
+    list of dict
+        Per seed: the accuracy curve (``steps``, ``accuracy``),
+        ``final_accuracy`` and ``final_loss`` (mean of the last 20 training losses).
+    """
     x_tr, y_tr, x_te, y_te = _tensors(data)
-    model = noisy_mlp(variant, seed=seed, in_features=int(np.prod(data.image_shape)))
+    model = noisy_members(variant, seeds, in_features=x_tr.shape[1])
     opt = torch.optim.SGD(model.parameters(), lr=lr)
-    batches = iterate_batches(x_tr, y_tr, _BATCH, seed=seed, epochs=None)
+    index = np.arange(len(x_tr))
+    streams = [iterate_batches(index, index, _BATCH, seed=s, epochs=None) for s in seeds]
     hooks = hooks or {}
     curve_steps, curve_acc, losses = [], [], []
     with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
+        torch.manual_seed(seeds[0])
         for step in range(steps + 1):
             if step % eval_every == 0 or step == steps:
                 model.eval()
-                acc, _ = evaluate(model, x_te, y_te)
+                curve_acc.append(_member_accuracy(model, x_te, y_te))
                 model.train()
                 curve_steps.append(step)
-                curve_acc.append(acc)
-            xb, yb = next(batches)
+            idx = torch.from_numpy(np.stack([next(st)[0] for st in streams], axis=1))   # (B, S)
+            xb, yb = x_tr[idx], y_tr[idx]                               # (B, S, F), (B, S)
             if step in hooks:
                 hooks[step](model, xb, yb)
             if step == steps:
                 break
-            loss = nn.functional.cross_entropy(model(xb), yb)
+            member_loss = _member_losses(model, xb, yb)
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            member_loss.sum().backward()                                # L = sum_s L_s: S independent steps
             opt.step()
-            losses.append(float(loss.detach()))
-    return {"steps": curve_steps, "accuracy": curve_acc, "final_accuracy": curve_acc[-1],
-            "final_loss": float(np.mean(losses[-20:])) if losses else float("nan")}
+            losses.append(member_loss.detach().numpy().copy())
+    acc = np.array(curve_acc)                                            # (T, S)
+    last = np.array(losses[-20:]) if losses else np.full((1, len(seeds)), np.nan)
+    return [{"steps": list(curve_steps), "accuracy": acc[:, k].tolist(), "final_accuracy": float(acc[-1, k]),
+             "final_loss": float(last[:, k].mean())} for k in range(len(seeds))]
 
 
 def _first_reach(curve: dict, target: float):
@@ -104,44 +142,66 @@ def _percentile_runs(variants, seed, n_seeds, steps, lr, eval_every, record_ever
     """Train each variant for each seed, recording the last hidden sigmoid's input
     on a fixed probe batch (training mode, as the layer sees it during training)
     at pairs of consecutive steps ``(t, t + 1)``, ``t = 0, record_every, ...``."""
-    probe_x = torch.from_numpy(data.x_test[:_PROBE])
+    seeds = seed_range(seed, n_seeds)
+    probe = np.ascontiguousarray(data.x_test[:_PROBE])
+    probe_x = torch.from_numpy(probe).reshape(len(probe), -1)
+    qs = diagnostics.DEFAULT_PERCENTILES
+    record_steps = sorted({t for k in range(0, steps, record_every) for t in (k, k + 1) if t <= steps})
     out = {}
     for variant in variants:
-        runs = []
-        for s in seed_range(seed, n_seeds):
-            state = {}
+        state = {"unit": [], "pooled": [], "moves": [], "wass": [], "previous": None}
 
-            def record(model, xb, yb, state=state):
-                sig = model[model.activation_indices[-1]]
-                rec = diagnostics.ActivationRecorder({"last": sig}, where="input", keep_values=True)
-                params = list(model.parameters())
-                with torch.no_grad(), diagnostics._common.preserved(params, [model]), rec, rec.record(0):
-                    model(probe_x)
-                state.setdefault("stats", []).append(rec.history["last"][0])
-                state.setdefault("values", []).append(rec.values["last"][0])
-
-            record_steps = sorted({t for k in range(0, steps, record_every) for t in (k, k + 1) if t <= steps})
-            curve = _run(variant, s, steps, lr, data, eval_every=eval_every,
-                         hooks={t: record for t in record_steps})
-            stats, values = state["stats"], state["values"]
-            moves, wass, firsts = [], [], []
-            for k, t in enumerate(record_steps[:-1]):
-                if record_steps[k + 1] != t + 1:
-                    continue
+        def record(model, xb, yb, state=state):
+            last = model.activation_indices[-1]
+            params = list(model.parameters())
+            # the recording's own forward pass must not move the running statistics or the noise stream
+            with torch.no_grad(), diagnostics._common.preserved(params, [model]), \
+                    torch.random.fork_rng(devices=[]):
+                a = model[:last](probe_x[:, None, :].expand(-1, model.members, -1)).double().numpy()  # (P, S, D)
+            p, n, d = a.shape
+            ordered = np.sort(a, axis=0)                                           # each unit's sorted sample
+            unit = _sorted_percentiles(ordered, qs)                                # (Q, S, D): per unit
+            state["unit"].append(unit)
+            pooled = np.sort(ordered.transpose(1, 0, 2).reshape(n, p * d), axis=1).T   # (P D, S)
+            state["pooled"].append(_sorted_percentiles(pooled, qs))               # (Q, S)
+            step = len(state["unit"]) - 1
+            prev = state["previous"]
+            if prev is not None and record_steps[step] == record_steps[step - 1] + 1:
                 # movement per step: mean over units and percentiles of |q_{t+1} - q_t|
-                moves.append(float(np.abs(stats[k + 1].unit - stats[k].unit).mean()))
-                wass.append(diagnostics.distribution_shift(values[k], values[k + 1]).summary()["wasserstein"])
-            runs.append({
-                **curve,
-                "reach_step": _first_reach(curve, target),
-                "record_steps": record_steps,
-                "percentiles_unit0": [st.unit[:, 0].tolist() for st in stats],   # a typical sigmoid
-                "percentiles_pooled": [st.pooled.tolist() for st in stats],
-                "move_per_step": float(np.mean(moves)),
-                "wasserstein_per_step": float(np.mean(wass)),
-            })
-        out[variant] = runs
+                state["moves"].append(np.abs(unit - state["unit"][-2]).mean(axis=(0, 2)))          # (S,)
+                # W1 per unit between equal-size samples: mean_i |a_(i) - b_(i)|, then mean over units
+                state["wass"].append(np.abs(ordered - prev).mean(axis=(0, 2)))                   # (S,)
+            state["previous"] = ordered
+
+        curves = _run(variant, seeds, steps, lr, data, eval_every=eval_every,
+                      hooks={t: record for t in record_steps})
+        unit, pooled = np.stack(state["unit"]), np.stack(state["pooled"])    # (R, Q, S, D), (R, Q, S)
+        moves, wass = np.array(state["moves"]), np.array(state["wass"])      # (pairs, S)
+        out[variant] = [{
+            **curve,
+            "reach_step": _first_reach(curve, target),
+            "record_steps": record_steps,
+            "percentiles_unit0": unit[:, :, j, 0].tolist(),                  # (R, Q): a typical sigmoid
+            "percentiles_pooled": pooled[:, :, j].tolist(),                  # (R, Q)
+            "move_per_step": float(moves[:, j].mean()),
+            "wasserstein_per_step": float(wass[:, j].mean()),
+        } for j, curve in enumerate(curves)]
     return out
+
+
+def _sorted_percentiles(ordered: np.ndarray, qs) -> np.ndarray:
+    """Percentiles ``qs`` along axis 0 of an array sorted along it, as
+    ``numpy.percentile``'s default (linear) method computes them: with
+    :math:`h = (N - 1) q / 100`, :math:`x_{(\\lfloor h \\rfloor)} + (h - \\lfloor h \\rfloor)
+    (x_{(\\lfloor h \\rfloor + 1)} - x_{(\\lfloor h \\rfloor)})`. Shape ``(Q, *ordered.shape[1:])``."""
+    n = ordered.shape[0]
+    out = []
+    for q in qs:
+        h = (n - 1) * q / 100
+        lo = int(np.floor(h))
+        hi = min(lo + 1, n - 1)
+        out.append(ordered[lo] + (h - lo) * (ordered[hi] - ordered[lo]))
+    return np.stack(out)
 
 
 def _summarise_percentiles(runs: dict, steps: int) -> dict:
@@ -195,13 +255,13 @@ class PercentilesResult(Result):
 
 #: Settings of ``ics-percentiles`` and ``noisy-bn`` per scale (any can be overridden).
 PERCENTILE_SETTINGS = {
-    "book": {"seeds": 3, "steps": 500, "eval_every": 20, "record_every": 50, "lr": 1.0, "target": 0.9},
-    "full": {"seeds": 10, "steps": 3000, "eval_every": 50, "record_every": 50, "lr": 1.0, "target": 0.9},
+    "book": {"seeds": 12, "steps": 500, "eval_every": 20, "record_every": 50, "lr": 1.0, "target": 0.9},
+    "full": {"seeds": 20, "steps": 3000, "eval_every": 50, "record_every": 50, "lr": 1.0, "target": 0.9},
 }
 
 
 @register("ics-percentiles")
-def ics_percentiles(*, seed: int = 0, scale: str = "book", dataset: str = "digits", progress: bool = False,
+def ics_percentiles(*, seed: int | None = None, scale: str = "book", dataset: str = "digits", progress: bool = False,
                     **overrides) -> PercentilesResult:
     """Ioffe and Szegedy's Figure 1: accuracy curves and the last hidden sigmoid's input percentiles.
 
@@ -212,11 +272,12 @@ def ics_percentiles(*, seed: int = 0, scale: str = "book", dataset: str = "digit
 
     Parameters
     ----------
-    seed : int, default 0
-        First seed; the scale's seeds are ``bnlearn.seed_range(seed, seeds)``.
+    seed : int, optional
+        Base seed; the scale's seeds are ``bnlearn.seed_range(seed, seeds)``.
+        Default :func:`bnlearn.base_seed` (the environment variable ``BNLEARN_SEED``, or 0).
     scale : {"book", "full"}, default "book"
-        :data:`PERCENTILE_SETTINGS`: ``"book"``: 3 seeds, 500 steps;
-        ``"full"``: 10 seeds, 3,000 steps; both at learning rate 1.0 (both
+        :data:`PERCENTILE_SETTINGS`: ``"book"``: 12 seeds, 500 steps;
+        ``"full"``: 20 seeds, 3,000 steps; both at learning rate 1.0 (both
         networks train there; at 0.1 the plain one stays on its initial
         plateau for hundreds of steps).
     dataset : {"digits", "mnist"}, default "digits"
@@ -242,7 +303,7 @@ def ics_percentiles(*, seed: int = 0, scale: str = "book", dataset: str = "digit
 
 
 @register("noisy-bn")
-def noisy_bn(*, seed: int = 0, scale: str = "book", dataset: str = "digits", progress: bool = False,
+def noisy_bn(*, seed: int | None = None, scale: str = "book", dataset: str = "digits", progress: bool = False,
              **overrides) -> PercentilesResult:
     """Santurkar et al.'s noisy batch norm: does a moving layer input hurt training?
 
@@ -254,8 +315,8 @@ def noisy_bn(*, seed: int = 0, scale: str = "book", dataset: str = "digits", pro
 
     Parameters
     ----------
-    seed : int, default 0
-        First seed.
+    seed : int, optional
+        Base seed, as for :func:`ics_percentiles`.
     scale : {"book", "full"}, default "book"
         As for :func:`ics_percentiles`.
     dataset : {"digits", "mnist"}, default "digits"
@@ -307,8 +368,8 @@ def _percentile_experiment(name, variants, seed, scale, dataset_name, overrides)
 #: Settings of ``ics-gradient`` and ``landscape`` per scale (any can be overridden);
 #: ``stages_per_lr`` (a dict ``lr -> stages``) replaces ``stages`` when given.
 PROBE_SETTINGS = {
-    "book": {"seeds": 3, "lrs": (0.1, 1.0), "stages": (0, 100, 300, 800), "stages_per_lr": None},
-    "full": {"seeds": 10, "lrs": (0.1, 1.0), "stages": (0, 100, 300, 1000, 3000), "stages_per_lr": None},
+    "book": {"seeds": 12, "lrs": (0.1, 1.0), "stages": (0, 100, 300, 800), "stages_per_lr": None},
+    "full": {"seeds": 20, "lrs": (0.1, 1.0), "stages": (0, 100, 300, 1000, 3000), "stages_per_lr": None},
 }
 
 
@@ -348,18 +409,19 @@ class ProbeResult(Result):
         return plots.stage_comparison(self.summary, list(titles), titles=titles)
 
 
-def probe_training(*, seed: int = 0, scale: str = "book", dataset: str = "digits", progress: bool = False,
+def probe_training(*, seed: int | None = None, scale: str = "book", dataset: str = "digits", progress: bool = False,
                    measures=("ics-gradient", "landscape"), **overrides) -> ProbeResult:
     """Train the MLP without and with BN and probe it at chosen steps (shared by
     :func:`ics_gradient` and :func:`landscape`, which it can run on the same training runs).
 
     Parameters
     ----------
-    seed : int, default 0
-        First seed; the scale's seeds are ``bnlearn.seed_range(seed, seeds)``.
+    seed : int, optional
+        Base seed; the scale's seeds are ``bnlearn.seed_range(seed, seeds)``.
+        Default :func:`bnlearn.base_seed` (the environment variable ``BNLEARN_SEED``, or 0).
     scale : {"book", "full"}, default "book"
-        :data:`PROBE_SETTINGS`: ``"book"``: 3 seeds, learning rates 0.1 and
-        1.0, stages (0, 100, 300, 800); ``"full"``: 10 seeds, stages up to 3,000.
+        :data:`PROBE_SETTINGS`: ``"book"``: 12 seeds, learning rates 0.1 and
+        1.0, stages (0, 100, 300, 800); ``"full"``: 20 seeds, stages up to 3,000.
     dataset : {"digits", "mnist"}, default "digits"
         The images.
     progress : bool, default False
@@ -383,7 +445,13 @@ def probe_training(*, seed: int = 0, scale: str = "book", dataset: str = "digits
     seed = check_seed(seed)
     if isinstance(measures, str) or not measures or any(m not in _MEASURES for m in measures):
         raise ValueError(f"measures must be a non-empty sequence from {tuple(_MEASURES)}; got {measures!r}")
+    # stages_per_lr is a dict lr -> stages, checked here (the shared rules would read "..._lr" as a learning rate)
+    per_lr = overrides.pop("stages_per_lr", None)
+    if per_lr is not None and not isinstance(per_lr, Mapping):
+        raise TypeError(f"stages_per_lr must be a dict learning rate -> stages, or None; got {per_lr!r}")
     cfg = resolve_settings("+".join(measures), PROBE_SETTINGS, check_scale(scale), overrides)
+    if per_lr is not None:
+        cfg["stages_per_lr"] = per_lr
     lrs, stages = cfg["lrs"], cfg["stages_per_lr"] or cfg["stages"]
     data = _load_data(dataset)
     if isinstance(lrs, int | float):
@@ -399,24 +467,24 @@ def probe_training(*, seed: int = 0, scale: str = "book", dataset: str = "digits
         common = _check_stages(stages, cfg["stages"])
         stage_of = {lr: common for lr in lrs}
     runs: dict = {}
+    seeds = seed_range(seed, cfg["seeds"])
     with single_thread():
         for lr in lrs:
             for variant in ("plain", "bn"):
-                per_seed = []
-                for s in seed_range(seed, cfg["seeds"]):
-                    found: dict = {}
+                found: dict = {}
 
-                    def hook(model, xb, yb, t, lr=lr, found=found):
-                        closure = lambda: nn.functional.cross_entropy(model(xb), yb)  # noqa: E731
-                        found[t] = {}
-                        for m in measures:
-                            found[t].update(_MEASURES[m][0](model, closure, lr))
+                def hook(model, xb, yb, t, lr=lr, found=found):
+                    closure = lambda: _member_losses(model, xb, yb)  # noqa: E731  (S,) losses
+                    found[t] = [{} for _ in seeds]
+                    for m in measures:
+                        for k, values in enumerate(_MEASURES[m][0](model, closure, lr)):
+                            found[t][k].update(values)
 
-                    hooks = {t: (lambda m, xb, yb, t=t: hook(m, xb, yb, t)) for t in stage_of[lr]}
-                    last = max(stage_of[lr])
-                    curve = _run(variant, s, last, lr, data, eval_every=max(1, last // 20), hooks=hooks)
-                    per_seed.append({"curve": curve, "stages": {t: found[t] for t in stage_of[lr]}})
-                runs[f"{variant}@{lr:g}"] = per_seed
+                hooks = {t: (lambda m, xb, yb, t=t: hook(m, xb, yb, t)) for t in stage_of[lr]}
+                last = max(stage_of[lr])
+                curves = _run(variant, seeds, last, lr, data, eval_every=max(1, last // 20), hooks=hooks)
+                runs[f"{variant}@{lr:g}"] = [{"curve": curve, "stages": {t: found[t][k] for t in stage_of[lr]}}
+                                             for k, curve in enumerate(curves)]
     summary: dict = {}
     keys = [k for m in measures for k in _MEASURES[m][1]]
     for lr in lrs:
@@ -446,15 +514,84 @@ def _acc_at(curve, step):
     return best
 
 
-def _ics_measure(model, closure, lr):
-    ics = diagnostics.gradient_ics(model, closure, lr)
-    # the first layer has no earlier layer (its shift is 0 by definition): average the others
-    return {"l2": float(ics.l2[1:].mean()), "cosine": float(ics.cosine[1:].mean()),
-            "relative": float(ics.relative[1:].mean()), "layers": ics.to_dict()}
+def _member_gradients(closure, params):
+    """Each member's losses ``(S,)`` and the gradients of their sum with respect
+    to ``params`` (detached), with torch's RNG seeded by 0 during the closure
+    (the same noise at every call) and restored afterwards."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        with torch.enable_grad():
+            losses = closure()
+            grads = torch.autograd.grad(losses.sum(), params, allow_unused=True)
+    return losses.detach(), [torch.zeros_like(p) if g is None else g.detach() for p, g in zip(params, grads)]
+
+
+def _per_member_sq(tensors, members: int) -> torch.Tensor:
+    """``sum_j ||t_j[s]||^2`` for every member ``s``: ``(S,)`` float64.
+
+    Every parameter of :func:`~bnlearn.experiments.noise.noisy_members` is
+    member-major (its first ``S``-th is member 0's), so a reshape to ``(S, -1)``
+    separates the members."""
+    return sum((t.double().reshape(members, -1) ** 2).sum(1) for t in tensors)
+
+
+def _member_gradient_ics(model, closure, lr: float) -> list:
+    """:func:`bnlearn.diagnostics.gradient_ics` of every member of a
+    :func:`~bnlearn.experiments.noise.noisy_members` network, in one pass.
+
+    The members are independent and the loss is the sum of theirs, so the
+    gradient of member ``s``'s parameters is member ``s``'s gradient, and
+    moving every member's earlier layers at once moves each as
+    :func:`~bnlearn.diagnostics.gradient_ics` would; only the norms and
+    cosines are taken per member. The parameters and buffers are restored.
+
+    Parameters
+    ----------
+    model : torch.nn.Sequential
+        From :func:`~bnlearn.experiments.noise.noisy_members`, in training mode.
+    closure : callable
+        ``closure() -> (S,)`` tensor of each member's loss on a fixed batch.
+    lr : float
+        Step size of the earlier layers' update.
+
+    Returns
+    -------
+    list of dict
+        Per member: ``l2``, ``cosine`` and ``relative`` averaged over the
+        layers after the first (the first has no earlier layer, so its shift
+        is 0 by definition), and ``layers``: the per-layer values.
+    """
+    n = model.members
+    params = list(model.parameters())
+    position = {id(p): k for k, p in enumerate(params)}
+    weights = [position[id(m.weight)] for m in model if isinstance(m, ParallelLinear)]
+    l2, cos, gnorm = [], [], []
+    with diagnostics._common.preserved(params, [model]):
+        _, g_all = _member_gradients(closure, params)                    # G for every parameter
+        for k in weights:
+            with diagnostics._common.preserved(params[:k]):
+                with torch.no_grad():
+                    for p, g in zip(params[:k], g_all[:k]):
+                        p.sub_(lr * g)                                   # W_j' = W_j - lr * grad_j, j < i
+                _, (g_new,) = _member_gradients(closure, [params[k]])   # G_i'
+            old, new = g_all[k].double().reshape(n, -1), g_new.double().reshape(n, -1)
+            l2.append((old - new).norm(dim=1))                           # ||G_i - G_i'|| per member
+            n_old, n_new = old.norm(dim=1), new.norm(dim=1)
+            c = (old * new).sum(1) / (n_old * n_new)                     # cos(G_i, G_i')
+            cos.append(torch.where((n_old > 0) & (n_new > 0), c, torch.full_like(c, float("nan"))))
+            gnorm.append(n_old)
+    l2, cos, gnorm = (torch.stack(v, 1).numpy() for v in (l2, cos, gnorm))   # (S, L)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = l2 / gnorm
+    names = [str(i) for i, m in enumerate(model) if isinstance(m, ParallelLinear)]
+    return [{"l2": float(l2[j, 1:].mean()), "cosine": float(cos[j, 1:].mean()),
+             "relative": float(rel[j, 1:].mean()),
+             "layers": {"layers": names, "l2": l2[j].tolist(), "cosine": cos[j].tolist(),
+                        "grad_norm": gnorm[j].tolist(), "relative": rel[j].tolist()}} for j in range(n)]
 
 
 @register("ics-gradient")
-def ics_gradient(*, seed: int = 0, scale: str = "book", dataset: str = "digits", progress: bool = False,
+def ics_gradient(*, seed: int | None = None, scale: str = "book", dataset: str = "digits", progress: bool = False,
                  **overrides) -> ProbeResult:
     """Santurkar et al.'s gradient-based ICS without and with batch norm.
 
@@ -466,8 +603,8 @@ def ics_gradient(*, seed: int = 0, scale: str = "book", dataset: str = "digits",
 
     Parameters
     ----------
-    seed : int, default 0
-        First seed.
+    seed : int, optional
+        Base seed, as for :func:`ics_percentiles`.
     scale : {"book", "full"}, default "book"
         :data:`PROBE_SETTINGS` (as for :func:`probe_training`).
     dataset : {"digits", "mnist"}, default "digits"
@@ -488,14 +625,69 @@ def ics_gradient(*, seed: int = 0, scale: str = "book", dataset: str = "digits",
                           measures=("ics-gradient",), **overrides)
 
 
+def _member_landscape(model, closure, step_sizes) -> list:
+    """:func:`bnlearn.diagnostics.landscape_probe` of every member of a
+    :func:`~bnlearn.experiments.noise.noisy_members` network, in one pass.
+
+    Every member moves along its own negative gradient by the same step sizes
+    (the members are independent, so this is each member's probe); losses and
+    gradient changes are taken per member. The parameters and buffers are restored.
+
+    Parameters
+    ----------
+    model : torch.nn.Sequential
+        From :func:`~bnlearn.experiments.noise.noisy_members`.
+    closure : callable
+        ``closure() -> (S,)`` tensor of each member's loss on a fixed batch.
+    step_sizes : sequence of float
+        The :math:`\\eta_k > 0`.
+
+    Returns
+    -------
+    list of dict
+        Per member: ``loss_range``, ``grad_change`` (the largest
+        :math:`\\|g - \\nabla L(\\theta - \\eta_k g)\\|`), ``beta`` (the
+        effective :math:`\\beta`-smoothness) and ``probe``: the values of
+        :meth:`bnlearn.diagnostics.LandscapeProbe.to_dict`.
+    """
+    n = model.members
+    etas = np.array([float(e) for e in step_sizes])
+    if etas.size == 0 or not np.all(etas > 0):
+        raise ValueError(f"step_sizes must be positive numbers; got {list(step_sizes)!r}")
+    params = list(model.parameters())
+    losses, changes = [], []
+    with diagnostics._common.preserved(params, [model]):
+        loss0, g = _member_gradients(closure, params)                    # L(theta), g = grad L(theta)
+        for eta in etas:
+            with diagnostics._common.preserved(params):
+                with torch.no_grad():
+                    for p, gp in zip(params, g):
+                        p.sub_(eta * gp)                                 # theta - eta g
+                loss, g_eta = _member_gradients(closure, params)
+            losses.append(loss.double().numpy())
+            changes.append(_per_member_sq([a - b for a, b in zip(g, g_eta)], n).sqrt().numpy())  # ||g - g(eta)||
+    losses, changes = np.stack(losses, 1), np.stack(changes, 1)         # (S, K)
+    loss0 = loss0.double().numpy()
+    gnorm = _per_member_sq(g, n).sqrt().numpy()                          # ||g|| per member
+    out = []
+    for j in range(n):
+        every = np.append(losses[j], loss0[j])
+        beta = float(np.max(changes[j] / (etas * gnorm[j]))) if gnorm[j] > 0 else float("nan")
+        probe = {"step_sizes": etas.tolist(), "loss0": float(loss0[j]), "losses": losses[j].tolist(),
+                 "grad_norm": float(gnorm[j]), "grad_change": changes[j].tolist(),
+                 "loss_range": float(every.max() - every.min()), "max_grad_change": float(changes[j].max()),
+                 "beta_smoothness": beta}
+        out.append({"loss_range": probe["loss_range"], "grad_change": probe["max_grad_change"],
+                    "beta": beta, "probe": probe})
+    return out
+
+
 def _landscape_measure(model, closure, lr):
-    probe = diagnostics.landscape_probe(model, closure, [m * lr for m in LANDSCAPE_MULTIPLIERS])
-    return {"loss_range": probe.loss_range, "grad_change": probe.max_grad_change,
-            "beta": probe.beta_smoothness, "probe": probe.to_dict()}
+    return _member_landscape(model, closure, [m * lr for m in LANDSCAPE_MULTIPLIERS])
 
 
 @register("landscape")
-def landscape(*, seed: int = 0, scale: str = "book", dataset: str = "digits", progress: bool = False,
+def landscape(*, seed: int | None = None, scale: str = "book", dataset: str = "digits", progress: bool = False,
               **overrides) -> ProbeResult:
     """Loss-landscape probes along the gradient without and with batch norm.
 
@@ -506,8 +698,8 @@ def landscape(*, seed: int = 0, scale: str = "book", dataset: str = "digits", pr
 
     Parameters
     ----------
-    seed : int, default 0
-        First seed.
+    seed : int, optional
+        Base seed, as for :func:`ics_percentiles`.
     scale : {"book", "full"}, default "book"
         As for :func:`ics_gradient`.
     dataset : {"digits", "mnist"}, default "digits"
@@ -529,7 +721,7 @@ def landscape(*, seed: int = 0, scale: str = "book", dataset: str = "digits", pr
 
 
 #: Probe name -> (function(model, closure, lr) -> dict, summary keys).
-_MEASURES = {"ics-gradient": (_ics_measure, ("l2", "cosine", "relative")),
+_MEASURES = {"ics-gradient": (_member_gradient_ics, ("l2", "cosine", "relative")),
              "landscape": (_landscape_measure, ("loss_range", "grad_change", "beta"))}
 
 

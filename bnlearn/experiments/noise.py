@@ -4,7 +4,9 @@ To test whether batch norm helps by keeping layer inputs stable, Santurkar et
 al. add noise with a non-zero mean and a non-unit variance *after* every batch
 norm layer, redrawn at every step, so the next layer sees a distribution that
 moves all the time. :class:`CovariateNoise` is that noise; :func:`noisy_mlp`
-builds Ioffe and Szegedy's MLP (:func:`bnlearn.models.paper_mlp`) with it.
+builds Ioffe and Szegedy's MLP (:func:`bnlearn.models.paper_mlp`) with it, and
+:func:`noisy_members` builds many seeds of that MLP side by side, so that a
+chapter can afford many seeds (see :mod:`bnlearn.ensemble`).
 """
 from __future__ import annotations
 
@@ -12,8 +14,9 @@ import torch
 from torch import nn
 
 from .. import models
+from ..ensemble import MemberNorm, ParallelLinear
 
-__all__ = ["CovariateNoise", "noisy_mlp", "VARIANTS"]
+__all__ = ["CovariateNoise", "noisy_mlp", "noisy_members", "VARIANTS"]
 
 #: Network variants of the noisy-BN experiment, as name -> (batch norm?, noise?).
 VARIANTS = {"plain": (False, False), "bn": (True, False), "noisy-bn": (True, True), "noisy-plain": (False, True)}
@@ -36,12 +39,15 @@ class CovariateNoise(nn.Module):
     .. math:: y_{ij} = s_j\, x_{ij} + m_j + \sigma\, \epsilon_{ij},
               \qquad \epsilon_{ij} \sim \mathcal N(0, 1).
 
-    In eval mode the layer is the identity. Draws use torch's global RNG.
+    An input ``(N, S, D)`` holds ``S`` independent networks side by side
+    (:func:`noisy_members`): then :math:`m` and :math:`s` are drawn for every
+    member and unit, shape ``(S, D)``. In eval mode the layer is the
+    identity. Draws use torch's global RNG.
 
     Parameters
     ----------
     num_features : int
-        Units ``D``; input shape ``(N, D)``.
+        Units ``D``; input shape ``(N, D)`` or ``(N, S, D)``.
     mean_range : tuple of float, default (-1.0, 1.0)
         Range of the per-unit shift :math:`m_j`.
     scale_range : tuple of float, default (0.5, 1.5)
@@ -64,14 +70,17 @@ class CovariateNoise(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Apply the noise (training mode) or pass ``x`` through (eval mode)."""
-        if x.dim() != 2 or x.shape[1] != self.num_features:
+        if x.dim() not in (2, 3) or x.shape[-1] != self.num_features:
             raise ValueError(f"CovariateNoise({self.num_features}) expects input of shape "
-                             f"(N, {self.num_features}); got {tuple(x.shape)}")
+                             f"(N, {self.num_features}) or (N, S, {self.num_features}); got {tuple(x.shape)}")
         if not self.training:
             return x
-        m = torch.empty(self.num_features, dtype=x.dtype, device=x.device).uniform_(*self.mean_range)  # m_j
-        s = torch.empty(self.num_features, dtype=x.dtype, device=x.device).uniform_(*self.scale_range)  # s_j
-        return s * x + m + self.sample_std * torch.randn_like(x)      # s_j x_ij + m_j + sigma eps_ij
+        shape = tuple(x.shape[1:])                                     # (D,) or (S, D): one draw per unit
+        m = torch.empty(shape, dtype=x.dtype, device=x.device).uniform_(*self.mean_range)   # m_j
+        s = torch.empty(shape, dtype=x.dtype, device=x.device).uniform_(*self.scale_range)  # s_j
+        # a contiguous draw: randn_like would copy the strides of a transposed input, a much slower path
+        eps = torch.randn(x.shape, dtype=x.dtype, device=x.device)
+        return s * x + m + self.sample_std * eps                       # s_j x_ij + m_j + sigma eps_ij
 
     def extra_repr(self) -> str:
         return (f"{self.num_features}, mean_range={self.mean_range}, scale_range={self.scale_range}, "
@@ -117,6 +126,70 @@ def noisy_mlp(variant: str, *, seed: int | None = None, in_features: int = 64, *
         if isinstance(nxt, nn.Sigmoid):          # right before each nonlinearity
             out.append(CovariateNoise(_width(layer), **noise))
     model = nn.Sequential(*out)
+    model.activation_indices = [i for i, m in enumerate(model) if isinstance(m, nn.Sigmoid)]
+    return model
+
+
+def noisy_members(variant: str, seeds, *, in_features: int = 64, **noise) -> nn.Sequential:
+    """One network per seed of :func:`noisy_mlp`, evaluated side by side.
+
+    Member ``s`` starts from exactly the weights of
+    ``noisy_mlp(variant, seed=seeds[s])``. Each linear layer becomes a
+    :class:`~bnlearn.ensemble.ParallelLinear` (``W_s`` stored transposed,
+    ``(in, out)``), each batch norm a :class:`~bnlearn.ensemble.MemberNorm`
+    (member ``s``'s statistics over its own batch), and the noise is drawn per
+    member and unit. An input ``(B, S, F)`` carries one batch per member and
+    gives ``(B, S, 10)`` logits; with the loss
+    :math:`L = \\sum_s L_s`, one gradient step on :math:`L` is one step of
+    every member on its own loss, so training the members together trains
+    each as if alone (up to floating-point rounding and the noise draws,
+    which come from one shared stream).
+
+    Parameters
+    ----------
+    variant : str
+        One of :data:`VARIANTS`.
+    seeds : sequence of int
+        One seed per member (``S >= 1`` of them), e.g. ``bnlearn.seed_range(0, 8)``.
+    in_features : int, default 64
+        Pixels per image; the input is ``(B, S, in_features)`` (already flat).
+    **noise
+        Passed to :class:`CovariateNoise`.
+
+    Returns
+    -------
+    torch.nn.Sequential
+        With ``members`` (``S``), ``seeds`` and ``activation_indices`` (the sigmoids).
+    """
+    if isinstance(seeds, str) or not hasattr(seeds, "__len__") or len(seeds) == 0:
+        raise ValueError(f"seeds must be a non-empty sequence of ints; got {seeds!r}")
+    singles = [noisy_mlp(variant, seed=s, in_features=in_features, **noise) for s in seeds]
+    n = len(singles)
+    out: list[nn.Module] = []
+    for i, layer in enumerate(singles[0]):
+        if isinstance(layer, nn.Flatten):
+            continue
+        if isinstance(layer, nn.Linear):
+            par = ParallelLinear(n, layer.in_features, layer.out_features, bias=layer.bias is not None)
+            with torch.no_grad():
+                par.weight.copy_(torch.stack([m[i].weight.T for m in singles]))       # (S, in, out)
+                if par.bias is not None:
+                    par.bias.copy_(torch.stack([m[i].bias for m in singles]))         # (S, out)
+            out.append(par)
+        elif hasattr(layer, "running_mean"):                             # paper_mlp's BatchNorm1d
+            norm = MemberNorm(n, layer.num_features, momentum=layer.momentum)
+            with torch.no_grad():
+                norm.bn.weight.copy_(torch.cat([m[i].weight for m in singles]))       # member-major (S D,)
+                norm.bn.bias.copy_(torch.cat([m[i].bias for m in singles]))
+            out.append(norm)
+        elif isinstance(layer, CovariateNoise):
+            out.append(CovariateNoise(layer.num_features, layer.mean_range, layer.scale_range, layer.sample_std))
+        elif isinstance(layer, nn.Sigmoid):
+            out.append(nn.Sigmoid())
+        else:                                                          # pragma: no cover - paper_mlp has no other layer
+            raise TypeError(f"noisy_members cannot stack a {type(layer).__name__}")
+    model = nn.Sequential(*out)
+    model.members, model.seeds = n, [int(s) for s in seeds]
     model.activation_indices = [i for i, m in enumerate(model) if isinstance(m, nn.Sigmoid)]
     return model
 
