@@ -642,7 +642,7 @@ def _rule_for(key: str) -> Rule | None:
         return _counts(sequence=True, noun="sizes", what="positive ints")
     if key.endswith("lrs"):
         return SETTING_RULES["lrs"]
-    if key.endswith("lr"):
+    if key == "lr" or key.endswith("_lr") and not key.endswith("_per_lr"):   # not e.g. stages_per_lr
         return _LR
     if key.endswith(("_fraction", "_prob")):
         return _FRACTION
