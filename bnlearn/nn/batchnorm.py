@@ -33,17 +33,16 @@ from __future__ import annotations
 from typing import Optional
 
 import torch
-from torch import nn
 
 from ._checks import (check_bn_input, check_eps, check_momentum, check_num_features, check_param_dtype,
                       check_values_per_channel, plain_number)
-from ._affine import check_factory_dtype, make_affine, reset_affine
+from ._affine import AffineNorm, check_factory_dtype, make_affine, reset_affine
 from .functional import batch_norm_unchecked, script_batch_norm, shape_text
 
 __all__ = ["BatchNorm1d", "BatchNorm2d", "BatchNorm3d"]
 
 
-class _BatchNorm(nn.Module):
+class _BatchNorm(AffineNorm):
     r"""Base class of :class:`BatchNorm1d`, :class:`BatchNorm2d` and :class:`BatchNorm3d`.
 
     .. math::
@@ -96,6 +95,7 @@ class _BatchNorm(nn.Module):
     __constants__ = ["track_running_stats", "momentum", "eps", "num_features", "affine", "_spatial_dims"]
     # The properties are Python-side bookkeeping; TorchScript reads the constants above.
     __jit_unused_properties__ = ["eps", "momentum"]
+    _HYPERPARAMETERS = ("eps", "momentum")
 
     def __init__(
         self,
@@ -138,31 +138,14 @@ class _BatchNorm(nn.Module):
 
     # -- hyperparameters, checked when set -------------------------------------
     @property
-    def eps(self) -> float:
-        """Added to the variance before the square root; a finite float > 0 (checked when set)."""
-        return self._eps
-
-    @eps.setter
-    def eps(self, value) -> None:
-        check_eps(self._describe(), value)
-        self._eps = plain_number(value)
-
-    @property
     def momentum(self) -> Optional[float]:
         """Running-average factor in [0, 1], or ``None`` for a cumulative average (checked when set)."""
         return self._momentum
 
     @momentum.setter
     def momentum(self, value) -> None:
-        check_momentum(self._describe(), value)
+        check_momentum(self._owner, value)
         self._momentum = plain_number(value)
-
-    def __setstate__(self, state) -> None:
-        # Modules pickled before eps/momentum were properties kept them as plain attributes.
-        for key in ("eps", "momentum"):
-            if key in state:
-                state["_" + key] = state.pop(key)
-        super().__setstate__(state)
 
     # -- state ---------------------------------------------------------------
     def reset_running_stats(self) -> None:

@@ -18,16 +18,15 @@ the batch size. Autograd differentiates the arithmetic below, which
 from __future__ import annotations
 
 import torch
-from torch import nn
 
-from ._checks import check_eps, check_floating, check_num_features, check_param_dtype, plain_number
-from ._affine import check_factory_dtype, make_affine, reset_affine
+from ._checks import check_eps, check_floating, check_num_features, check_param_dtype
+from ._affine import AffineNorm, check_factory_dtype, make_affine
 from .functional import shape_text, standardize_last
 
 __all__ = ["GroupNorm"]
 
 
-class GroupNorm(nn.Module):
+class GroupNorm(AffineNorm):
     r"""Group normalisation over ``(N, C, *spatial)`` inputs.
 
     .. math::
@@ -60,7 +59,6 @@ class GroupNorm(nn.Module):
     """
 
     __constants__ = ["num_groups", "num_channels", "eps", "affine"]
-    __jit_unused_properties__ = ["eps"]
 
     def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5, affine: bool = True,
                  device=None, dtype=None, *, bias: bool = True) -> None:
@@ -83,25 +81,6 @@ class GroupNorm(nn.Module):
         self.affine = affine
         make_affine(self, num_channels, affine, bias, factory)
         self.reset_parameters()
-
-    @property
-    def eps(self) -> float:
-        """Added to the variance; a finite float > 0, checked when set."""
-        return self._eps
-
-    @eps.setter
-    def eps(self, value) -> None:
-        check_eps(f"GroupNorm({self.num_groups}, {self.num_channels})", value)
-        self._eps = plain_number(value)
-
-    def __setstate__(self, state) -> None:
-        if "eps" in state:                        # pickled before eps was a property
-            state["_eps"] = state.pop("eps")
-        super().__setstate__(state)
-
-    def reset_parameters(self) -> None:
-        """Set ``weight`` to 1 and ``bias`` to 0."""
-        reset_affine(self)
 
     def extra_repr(self) -> str:
         """Formatted like ``torch.nn.GroupNorm``'s repr."""

@@ -20,17 +20,16 @@ import math
 from typing import Sequence, Tuple, Union
 
 import torch
-from torch import nn
 
 from .._validation import INT64_MAX
-from ._checks import check_eps, check_floating, check_param_dtype, plain_number
-from ._affine import check_factory_dtype, make_affine, reset_affine
+from ._checks import check_eps, check_floating, check_param_dtype
+from ._affine import AffineNorm, check_factory_dtype, make_affine
 from .functional import shape_text, standardize_last
 
 __all__ = ["LayerNorm"]
 
 
-class LayerNorm(nn.Module):
+class LayerNorm(AffineNorm):
     r"""Layer normalisation over the trailing ``normalized_shape`` axes.
 
     .. math::
@@ -64,7 +63,6 @@ class LayerNorm(nn.Module):
     """
 
     __constants__ = ["normalized_shape", "eps", "elementwise_affine"]
-    __jit_unused_properties__ = ["eps"]
     normalized_shape: Tuple[int, ...]
 
     def __init__(
@@ -96,25 +94,6 @@ class LayerNorm(nn.Module):
         self.elementwise_affine = elementwise_affine
         make_affine(self, self.normalized_shape, elementwise_affine, bias, factory)
         self.reset_parameters()
-
-    @property
-    def eps(self) -> float:
-        """Added to the variance; a finite float > 0, checked when set."""
-        return self._eps
-
-    @eps.setter
-    def eps(self, value) -> None:
-        check_eps(f"LayerNorm({tuple(self.normalized_shape)})", value)
-        self._eps = plain_number(value)
-
-    def __setstate__(self, state) -> None:
-        if "eps" in state:                        # pickled before eps was a property
-            state["_eps"] = state.pop("eps")
-        super().__setstate__(state)
-
-    def reset_parameters(self) -> None:
-        """Set ``weight`` to 1 and ``bias`` to 0."""
-        reset_affine(self)
 
     def extra_repr(self) -> str:
         """Formatted like ``torch.nn.LayerNorm``'s repr."""
