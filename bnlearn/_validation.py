@@ -141,12 +141,8 @@ def check_real(value, name: str, owner: str | None = None, *, low: float | None 
 
     Parameters
     ----------
-    value : object
-        What the caller got.
-    name : str
-        The argument's name, for the message.
-    owner : str, optional
-        Who checks, for the message.
+    value, name, owner
+        As in :func:`check_int`.
     low, high : float, optional
         Bounds; inclusive unless ``low_open``/``high_open``.
     what : str, optional

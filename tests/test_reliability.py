@@ -187,19 +187,24 @@ SCRIPT_KW = [{}, {"momentum": None}, {"affine": False}, {"track_running_stats": 
              {"eps": 1e-3, "momentum": 0.3}]
 
 
-@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-@pytest.mark.parametrize("kw", SCRIPT_KW, ids=lambda kw: ",".join(f"{k}={v}" for k, v in kw.items()) or "default")
-@pytest.mark.parametrize("ours_cls, theirs_cls, shape", SCRIPT_CASES, ids=lambda v: getattr(v, "__name__", str(v)))
-def test_scripted_batchnorm_matches_scripted_torch(ours_cls, theirs_cls, shape, kw, dtype):
-    tol = {torch.float32: 1e-5, torch.float64: 1e-10}[dtype]
-    ours, theirs = ours_cls(3, dtype=dtype, **kw), theirs_cls(3, dtype=dtype, **kw)
+def _scripted_pair(ours, theirs):
+    """Give ours a non-trivial affine part, copy it into theirs, and script both."""
     if ours.weight is not None:
         with torch.no_grad():
             ours.weight.uniform_(0.5, 1.5)
             if ours.bias is not None:
                 ours.bias.normal_()
     theirs.load_state_dict(ours.state_dict())
-    sa, sb = torch.jit.script(ours), torch.jit.script(theirs)
+    return torch.jit.script(ours), torch.jit.script(theirs)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+@pytest.mark.parametrize("kw", SCRIPT_KW, ids=lambda kw: ",".join(f"{k}={v}" for k, v in kw.items()) or "default")
+@pytest.mark.parametrize("ours_cls, theirs_cls, shape", SCRIPT_CASES, ids=lambda v: getattr(v, "__name__", str(v)))
+def test_scripted_batchnorm_matches_scripted_torch(ours_cls, theirs_cls, shape, kw, dtype):
+    tol = {torch.float32: 1e-5, torch.float64: 1e-10}[dtype]
+    ours, theirs = ours_cls(3, dtype=dtype, **kw), theirs_cls(3, dtype=dtype, **kw)
+    sa, sb = _scripted_pair(ours, theirs)
     assert isinstance(sa, torch.jit.ScriptModule)
     assert (sa.eps, sa.momentum, sa.num_features) == (sb.eps, sb.momentum, sb.num_features)
     g = torch.Generator().manual_seed(1)
@@ -247,13 +252,7 @@ def test_scripted_model_of_the_book_runs():
 ])
 def test_scripted_layer_and_group_norm_match_scripted_torch(make_ours, make_theirs, shape):
     ours, theirs = make_ours().double(), make_theirs().double()
-    if ours.weight is not None:
-        with torch.no_grad():
-            ours.weight.uniform_(0.5, 1.5)
-            if ours.bias is not None:
-                ours.bias.normal_()
-    theirs.load_state_dict(ours.state_dict())
-    sa, sb = torch.jit.script(ours), torch.jit.script(theirs)
+    sa, sb = _scripted_pair(ours, theirs)
     x = torch.randn(shape, dtype=torch.float64) * 3 + 1
     xa, xb = x.clone().requires_grad_(), x.clone().requires_grad_()
     grad = torch.randn(shape, dtype=torch.float64)
