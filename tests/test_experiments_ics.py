@@ -5,6 +5,8 @@ import json
 
 import numpy as np
 import pytest
+
+from bnlearn.diagnostics import CovariateNoise
 import torch
 from torch import nn
 
@@ -109,7 +111,7 @@ def test_covariate_shift_demo():
 
 
 def test_covariate_noise_statistics_and_eval_identity():
-    layer = noise.CovariateNoise(4, mean_range=(2.0, 2.0), scale_range=(3.0, 3.0), sample_std=0.0)
+    layer = CovariateNoise(4, mean_range=(2.0, 2.0), scale_range=(3.0, 3.0), sample_std=0.0)
     x = torch.randn(10, 4)
     torch.testing.assert_close(layer(x), 3 * x + 2)
     layer.eval()
@@ -154,11 +156,11 @@ def test_errors():
         noise.noisy_mlp("noisy")
     with pytest.raises(ValueError, match=r"CovariateNoise\(4\) expects input of shape \(N, 4\) or \(N, S, 4\); "
                                          r"got \(2, 3\)"):
-        noise.CovariateNoise(4)(torch.zeros(2, 3))
+        CovariateNoise(4)(torch.zeros(2, 3))
     with pytest.raises(ValueError, match="seeds must be a non-empty sequence of ints; got \\[\\]"):
         noise.noisy_members("bn", [])
     with pytest.raises(ValueError, match="mean_range must be a pair"):
-        noise.CovariateNoise(4, mean_range=(1, -1))
+        CovariateNoise(4, mean_range=(1, -1))
     with pytest.raises(ValueError, match=r"target must be an accuracy in \(0, 1\]; got 1.5"):
         ics.ics_percentiles(target=1.5)
     with pytest.raises(ValueError, match="n must be an int >= 10; got 3"):
@@ -193,7 +195,7 @@ def test_noisy_members_start_as_the_single_networks(variant):
 
 
 def test_covariate_noise_draws_per_member_and_unit():
-    layer = noise.CovariateNoise(4, sample_std=0.0)
+    layer = CovariateNoise(4, sample_std=0.0)
     y = layer(torch.zeros(5, 3, 4))                       # y = m_{sj}: the same for every example
     assert torch.equal(y, y[:1].expand(5, -1, -1))
     assert len(torch.unique(y[0])) == 12                  # a shift per member and unit

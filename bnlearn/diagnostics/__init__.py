@@ -9,12 +9,15 @@
   covariate shift.
 * ``landscape``: loss range, gradient predictiveness and
   effective beta-smoothness along the gradient.
+* ``noise``: :class:`CovariateNoise`, a layer that moves the next layer's input
+  distribution on purpose (the probe of Santurkar et al.'s noisy batch norm).
 """
 from .activations import (DEFAULT_PERCENTILES, ActivationRecorder, ActivationStats, activation_stats,
                           saturation_fraction)
 from .gradients import gradient_norms, weighted_layers
 from .ics import GradientICS, gradient_ics
 from .landscape import LandscapeProbe, landscape_probe
+from .noise import CovariateNoise
 from .shift import DistributionShift, distribution_shift, wasserstein_1d
 
 __all__ = [
@@ -23,6 +26,7 @@ __all__ = [
     "DistributionShift", "distribution_shift", "wasserstein_1d",
     "GradientICS", "gradient_ics",
     "LandscapeProbe", "landscape_probe",
+    "CovariateNoise",
 ]
 
 #: The percentiles the activation recorder reports unless told otherwise (the

@@ -4,7 +4,7 @@
   and 85th percentiles of the last hidden sigmoid's input over training,
   without and with batch norm, next to the test-accuracy curves.
 * ``noisy-bn``: Santurkar et al.'s test: inject time-varying noise after every
-  batch norm (:class:`~bnlearn.experiments.noise.CovariateNoise`) and compare
+  batch norm (:class:`~bnlearn.diagnostics.CovariateNoise`) and compare
   speed of training and how much the layer input moves per step.
 * ``ics-gradient``: Santurkar et al.'s gradient-based ICS
   (:func:`bnlearn.diagnostics.gradient_ics`) without and with BN, at several
@@ -308,7 +308,7 @@ def noisy_bn(*, seed: int | None = None, scale: str = "book", dataset: str = "di
     """Santurkar et al.'s noisy batch norm: does a moving layer input hurt training?
 
     Four networks (:data:`~bnlearn.experiments.noise.VARIANTS`): plain, BN,
-    BN followed by :class:`~bnlearn.experiments.noise.CovariateNoise`
+    BN followed by :class:`~bnlearn.diagnostics.CovariateNoise`
     (per-unit shift from U(-1, 1) and scale from U(0.5, 1.5), redrawn every
     step, plus N(0, 0.1^2) per sample), and the same noise without BN.
     Measured as in :func:`ics_percentiles`, plus paired comparisons by seed.
