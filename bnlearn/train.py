@@ -289,7 +289,7 @@ def train(model: nn.Module, data: Dataset, *, steps: int | None = None, epochs: 
     TypeError, ValueError
         For a bad argument, all checked before the first step: counts that
         are not positive ints (``steps`` and ``epochs`` at most
-        :data:`MAX_STEPS` steps), a learning rate, momentum or weight decay
+        ``MAX_STEPS`` = 2**31 - 1 steps), a learning rate, momentum or weight decay
         out of range, training or test images with NaN or infinite values,
         labels outside ``range(data.num_classes)``, an empty training or test
         set. A loss that becomes NaN *during* training is not an error: it

@@ -80,7 +80,7 @@ DATASETS = ("digits", "mnist-5k", "mnist")
 
 _DATASETS_OF: dict[str, tuple] = {}
 
-#: The largest base seed: the seeds of a run, ``1000 * seed + i``, must fit
+#: The largest base seed. The seeds of a run, ``1000 * seed + i``, must fit
 #: the 64-bit integers that torch's and NumPy's generators take.
 MAX_SEED = (_v.INT64_MAX - 999) // 1000
 

@@ -16,7 +16,7 @@ Modules:
 - ``bnlearn.nn.sync``: :class:`SyncBatchNorm`, :func:`convert_sync_batchnorm`
 - ``bnlearn.nn.fold``: :func:`fold_batchnorm`
 - ``bnlearn.nn.precise``: :func:`precise_bn`, :func:`batchnorm_layers`
-- ``bnlearn.nn.registry``: the one registry of norms, :data:`NORMS`, :func:`norm_layer`,
+- ``bnlearn.nn.registry``: the one registry of norms, ``NORMS``, :func:`norm_layer`,
   :func:`register_norm` (what ``models``, folding, precise BN and SyncBN read)
 
 Every module here except :class:`SyncBatchNorm` compiles with
@@ -34,6 +34,9 @@ from .precise import batchnorm_layers, precise_bn
 from .registry import NORMS, Norm, batch_statistics_types, norm_layer, norm_names, register_norm
 from .renorm import BatchRenorm1d, BatchRenorm2d
 from .sync import SyncBatchNorm, convert_sync_batchnorm
+
+#: The one registry of norms, ``name -> Norm`` (see :func:`register_norm`).
+NORMS = NORMS
 
 __all__ = [
     "BatchNorm1d",
