@@ -373,8 +373,11 @@ def test_eval_statistics_tiny():
     assert set(s["batch"]) == {"1", "4", "450"}
     assert {"ema", "population", "population_vs_ema", "batch_vs_population"} <= set(s)
     assert s["batch"]["1"]["mean"] < 0.3                              # one example: a constant prediction
-    with pytest.raises(ValueError, match=r"test_batch_sizes must be ints in 1..450; got \(0,\)"):
+    with pytest.raises(ValueError, match=r"test_batch_sizes must be a non-empty sequence of batch sizes >= 1; "
+                                         r"got \(0,\)"):
         experiments.run("eval-statistics", test_batch_sizes=(0,), **TINY)
+    with pytest.raises(ValueError, match=r"test_batch_sizes must be ints in 1..450; got \(4, 451\)"):
+        experiments.run("eval-statistics", test_batch_sizes=(4, 451), **TINY)
 
 
 def test_experiments_reject_bad_scale_and_seed():
@@ -382,3 +385,24 @@ def test_experiments_reject_bad_scale_and_seed():
         experiments.run("bn-noise", scale="huge")
     with pytest.raises(TypeError, match="seed must be an int; got 1.5"):
         R.bn_vs_dropout(seed=1.5)
+
+
+@pytest.mark.parametrize("name, kw, figure", [
+    ("bn-noise", dict(batch_sizes=(2, 4), draws=4, samples=2, train_steps=5, width=8), "noise-vs-batch-size"),
+    ("batch-size-regularisation", dict(ghost_sizes=(2, 4), **TINY), "ghost-vs-bn"),
+    ("bn-vs-dropout", TINY, "vs-none"),
+    ("eval-statistics", dict(test_batch_sizes=(1, 4), **TINY), "accuracy-vs-test-batch"),
+])
+def test_results_draw_one_figure_by_name(name, kw, figure):
+    import matplotlib.pyplot as plt
+
+    res = experiments.run(name, seed=0, **kw)
+    assert res.figure_names() == [figure]
+    fig = res.figure(figure)
+    assert len(fig.axes) >= 1
+    plt.close(fig)
+    figs = res.figures()                                              # the base class's, from figure_names
+    assert list(figs) == [figure]
+    plt.close(figs[figure])
+    with pytest.raises(ValueError, match=rf"{name} draws the figures \['{figure}'\]; got 'nope'"):
+        res.figure("nope")
