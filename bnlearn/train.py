@@ -7,6 +7,7 @@ evaluates on the test set in eval mode every ``eval_every`` steps and returns a
 """
 from __future__ import annotations
 
+import copy
 import math
 import time
 from collections.abc import Callable, Mapping
@@ -20,7 +21,7 @@ from . import _validation as _v
 from .data import Dataset, iterate_batches
 from ._threads import torch_threads
 
-__all__ = ["History", "train", "evaluate", "OPTIMIZERS"]
+__all__ = ["History", "train", "evaluate", "batch_statistics_accuracy", "OPTIMIZERS"]
 
 #: Optimizer names :func:`train` accepts (or pass a callable, see there).
 OPTIMIZERS = ("sgd", "momentum", "adam")
@@ -400,3 +401,72 @@ def _loop(model, opt, batches, losses, steps, eval_every, seed, dev, hist, recor
     hist.train_seconds = elapsed
     if hist.diverged:
         record_eval(done, elapsed)
+
+
+def _shift_only(bn: torch.nn.Module, inp: torch.Tensor) -> torch.Tensor:
+    """A batch-norm layer's output for a batch of one: :math:`\\beta_c` everywhere (0 without a shift)."""
+    if bn.bias is None:
+        return torch.zeros_like(inp)
+    return bn.bias.view([1, -1] + [1] * (inp.dim() - 2)).expand_as(inp).clone()  # beta_c at every (n, c, ...)
+
+
+@torch.no_grad()
+def batch_statistics_accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int,
+                              seed: int = 0) -> np.ndarray:
+    r"""Accuracy when every batch-norm layer normalises test batches with their own statistics.
+
+    The test set is shuffled (``seed``) and cut into batches of
+    ``batch_size`` (the incomplete last batch is dropped); each batch is
+    normalised with its own mean and variance, as in training, on a copy of
+    ``model`` whose running statistics stay as they are. Where a channel has a
+    single value in a batch (a batch of one ``(1, C)`` input), its mean is the
+    value itself, so :math:`\hat x = (x - x)/\sqrt{0 + \epsilon} = 0` and the
+    layer outputs its shift :math:`\beta` whatever the input; a convolution's
+    channel of a single image still has ``H W`` values and is normalised by them.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        An :class:`~bnlearn.ensemble.EnsembleMLP` without dropout, or any
+        network without dropout mapping ``(n, ...)`` inputs to ``(n, K)``
+        logits (a convolutional one included).
+    x : torch.Tensor
+        ``(N, F)`` test inputs for an ensemble, ``(N, ...)`` otherwise.
+    y : torch.Tensor
+        ``(N,)`` labels.
+    batch_size : int
+        Test batch size, in ``1..N``.
+    seed : int, default 0
+        Seed of the shuffle.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``(S,)`` accuracies for an ensemble, ``(1,)`` otherwise.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= len(x):
+        raise ValueError(f"batch_size must be an int in 1..{len(x)}; got {batch_size!r}")
+    net = copy.deepcopy(model)
+    net.train()
+    from .ensemble import EnsembleMLP
+    from .nn import batchnorm_layers
+
+    for _, bn in batchnorm_layers(net):
+        bn.momentum = 0.0                                   # r <- (1 - 0) r + 0 s: running stats untouched
+        # One value per channel (a (1, C) batch): x_hat = 0, so the output is beta. torch refuses
+        # such a batch in training mode; the formula gives it. A (1, C, H, W) image has H W values.
+        bn.forward = (lambda inp, bn=bn, full=bn.forward:
+                      _shift_only(bn, inp) if inp.numel() == inp.shape[1] else full(inp))
+    order = torch.from_numpy(np.random.default_rng([int(seed), 13]).permutation(len(x)))
+    keep = order[:len(x) - len(x) % batch_size]
+    xs, ys = x[keep], y[keep]
+    ensemble = isinstance(net, EnsembleMLP)
+    correct = 0
+    for start in range(0, len(xs), batch_size):
+        xb, yb = xs[start:start + batch_size], ys[start:start + batch_size]
+        if ensemble:
+            logits = net(xb[:, None, :].expand(-1, net.members, -1))                # (b, S, K)
+            correct = correct + (logits.argmax(-1) == yb[:, None]).double().sum(0)
+        else:
+            correct = correct + (net(xb).argmax(-1) == yb).double().sum(0, keepdim=True)
+    return (correct / len(xs)).numpy()

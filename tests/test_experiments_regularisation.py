@@ -15,7 +15,6 @@ from bnlearn.data import load_digits
 from bnlearn.ensemble import EnsembleMLP, MemberNorm, ParallelLinear, member_accuracy, member_batches, train_members
 from bnlearn.experiments import regularisation as R
 from bnlearn.nn import BatchNorm1d, BatchNorm2d, batchnorm_layers, precise_bn
-from bnlearn.nn.profiling import small_conv_net
 
 TINY = {"seeds": 3, "train_size": 48, "width": 8, "depth": 2, "batch_size": 8, "steps": 6}
 
@@ -276,44 +275,6 @@ def test_member_data_flips_labels_to_other_classes(digits):
         R.member_data(digits, 2, 10, 1.0)
     with pytest.raises(TypeError, match="dataset must be a bnlearn.data.Dataset; got dict"):
         R.member_data({}, 2, 10)
-
-
-def test_batch_statistics_with_one_example_ignore_the_input(digits):
-    d = R.member_data(digits, 2, 64, 0.0, seed=0)
-    model = EnsembleMLP(2, (64, 8, 10), "batch", seed=0)
-    train_members(model, d["x"], d["y"], steps=20, batch_size=16, seed=0)
-    acc1 = R.batch_statistics_accuracy(model, d["x_test"], d["y_test"], 1)
-    # Every layer outputs beta, so each network predicts one class for every input.
-    with torch.no_grad():
-        const = model[1].bn.bias.view(2, 8).relu()[None]             # (1, S, 8): ReLU(beta)
-        cls = model[3](const).argmax(-1)[0]                           # (S,)
-    for s in range(2):
-        assert acc1[s] == pytest.approx((d["y_test"] == cls[s]).double().mean().item())
-    before = model[1].bn.running_mean.clone()
-    acc_all = R.batch_statistics_accuracy(model, d["x_test"], d["y_test"], len(d["x_test"]))
-    torch.testing.assert_close(model[1].bn.running_mean, before)   # the model itself is untouched
-    assert acc_all.shape == (2,) and np.all(acc_all > acc1)
-    with pytest.raises(ValueError, match=r"batch_size must be an int in 1..450; got 0"):
-        R.batch_statistics_accuracy(model, d["x_test"], d["y_test"], 0)
-
-
-
-def test_batch_statistics_accuracy_on_a_conv_net(digits):
-    net = small_conv_net(BatchNorm2d, widths=(4,), seed=0)            # Conv -> BN -> ReLU -> pool -> Linear
-    with torch.no_grad():
-        net[1].bias.copy_(torch.tensor([0.5, -1.0, 2.0, 0.3]))
-    x, y = torch.as_tensor(digits.x_test[:40]), torch.as_tensor(digits.y_test[:40])
-    before = net[1].running_var.clone()
-    acc = R.batch_statistics_accuracy(net, x, y, 40)                   # one batch: all 40 images
-    with torch.no_grad():
-        manual = (copy.deepcopy(net).train()(x).argmax(1) == y).double().mean().item()
-    assert acc.shape == (1,) and acc[0] == pytest.approx(manual)
-    torch.testing.assert_close(net[1].running_var, before)            # the model itself is untouched
-    # Batches of one: BN outputs beta_c at every pixel, so every image gets the class of ReLU(beta).
-    with torch.no_grad():
-        cls = net[5](net[1].bias.relu()[None]).argmax(1)                # pool of a constant map is the constant
-    acc1 = R.batch_statistics_accuracy(net, x, y, 1)
-    assert acc1[0] == pytest.approx((y == cls).double().mean().item())
 
 
 # --------------------------------------------------------------------------- the experiments

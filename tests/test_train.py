@@ -161,3 +161,52 @@ def test_train_errors(digits):
     if not torch.cuda.is_available():
         with pytest.raises(ValueError, match=r"device 'cuda' asked for CUDA, but torch.cuda.is_available\(\) is False"):
             train.train(m, digits, steps=1, device="cuda")
+
+
+# --------------------------------------------------------------------------- batch statistics at test time
+
+def test_batch_statistics_with_one_example_ignore_the_input(digits):
+    from bnlearn.ensemble import EnsembleMLP, train_members
+    from bnlearn.experiments.regularisation import member_data
+
+    d = member_data(digits, 2, 64, 0.0, seed=0)
+    model = EnsembleMLP(2, (64, 8, 10), "batch", seed=0)
+    train_members(model, d["x"], d["y"], steps=20, batch_size=16, seed=0)
+    acc1 = train.batch_statistics_accuracy(model, d["x_test"], d["y_test"], 1)
+    # Every layer outputs beta, so each network predicts one class for every input.
+    with torch.no_grad():
+        const = model[1].bn.bias.view(2, 8).relu()[None]             # (1, S, 8): ReLU(beta)
+        cls = model[3](const).argmax(-1)[0]                           # (S,)
+    for s in range(2):
+        assert acc1[s] == pytest.approx((d["y_test"] == cls[s]).double().mean().item())
+    before = model[1].bn.running_mean.clone()
+    acc_all = train.batch_statistics_accuracy(model, d["x_test"], d["y_test"], len(d["x_test"]))
+    torch.testing.assert_close(model[1].bn.running_mean, before)   # the model itself is untouched
+    assert acc_all.shape == (2,) and np.all(acc_all > acc1)
+    with pytest.raises(ValueError, match=r"batch_size must be an int in 1..450; got 0"):
+        train.batch_statistics_accuracy(model, d["x_test"], d["y_test"], 0)
+
+
+def test_batch_statistics_accuracy_on_a_conv_net(digits):
+    import copy
+
+    from bnlearn.nn import BatchNorm2d
+
+    net = models.small_conv_net(BatchNorm2d, widths=(4,), seed=0)     # Conv -> BN -> ReLU -> pool -> Linear
+    with torch.no_grad():
+        net[1].bias.copy_(torch.tensor([0.5, -1.0, 2.0, 0.3]))
+    x, y = torch.as_tensor(digits.x_test[:40]), torch.as_tensor(digits.y_test[:40])
+    before = net[1].running_var.clone()
+    acc = train.batch_statistics_accuracy(net, x, y, 40)               # one batch: all 40 images
+    with torch.no_grad():
+        manual = (copy.deepcopy(net).train()(x).argmax(1) == y).double().mean().item()
+    assert acc.shape == (1,) and acc[0] == pytest.approx(manual)
+    torch.testing.assert_close(net[1].running_var, before)            # the model itself is untouched
+    # A batch of one image: each channel still has H*W values, so BN normalises the image by its
+    # own statistics (it does not collapse to beta, as a (1, C) batch does).
+    with torch.no_grad():
+        alone = copy.deepcopy(net).train()
+        per_image = torch.cat([alone(x[i:i + 1]).argmax(1) for i in range(len(x))])
+    acc1 = train.batch_statistics_accuracy(net, x, y, 1)
+    order = np.random.default_rng([0, 13]).permutation(len(x))
+    assert acc1[0] == pytest.approx((per_image[order] == y[order]).double().mean().item())

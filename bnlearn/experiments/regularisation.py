@@ -30,7 +30,6 @@ summary gives the mean difference with a 95% Student-t interval
 """
 from __future__ import annotations
 
-import copy
 
 import numpy as np
 import torch
@@ -39,11 +38,11 @@ from .. import data as _data
 from ..ensemble import EnsembleMLP, member_accuracy, train_members
 from ..models import deep_mlp
 from ..nn import batchnorm_layers, precise_bn
-from ..train import train
+from ..train import batch_statistics_accuracy, train
 from . import Result, mean_interval, register, resolve_settings
 
 __all__ = ["bn_noise", "batch_size_regularisation", "bn_vs_dropout", "eval_statistics",
-           "paired_difference", "member_data", "batch_statistics_accuracy", "SETTINGS",
+           "paired_difference", "member_data", "SETTINGS",
            "BnNoiseResult", "BatchSizeRegularisationResult", "BnVsDropoutResult", "EvalStatisticsResult"]
 
 _TRAINING = {"book": {"seeds": 16, "train_size": 256, "label_noise": 0.2, "width": 64, "depth": 2,
@@ -482,69 +481,6 @@ def bn_vs_dropout(*, seed: int = 0, scale: str = "book", dataset: str = "digits"
 
 
 # --------------------------------------------------------------------------- eval-statistics
-
-def _shift_only(bn: torch.nn.Module, inp: torch.Tensor) -> torch.Tensor:
-    """A batch-norm layer's output for a batch of one: :math:`\\beta_c` everywhere (0 without a shift)."""
-    if bn.bias is None:
-        return torch.zeros_like(inp)
-    return bn.bias.view([1, -1] + [1] * (inp.dim() - 2)).expand_as(inp).clone()  # beta_c at every (n, c, ...)
-
-
-@torch.no_grad()
-def batch_statistics_accuracy(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int,
-                              seed: int = 0) -> np.ndarray:
-    r"""Accuracy when every batch-norm layer normalises test batches with their own statistics.
-
-    The test set is shuffled (``seed``) and cut into batches of
-    ``batch_size`` (the incomplete last batch is dropped); each batch is
-    normalised with its own mean and variance, as in training, on a copy of
-    ``model`` whose running statistics stay as they are. With
-    ``batch_size=1`` a batch's mean is the example itself, so
-    :math:`\hat x = (x - x)/\sqrt{0 + \epsilon} = 0` and every batch-norm layer
-    outputs its shift :math:`\beta` whatever the input.
-
-    Parameters
-    ----------
-    model : torch.nn.Module
-        An :class:`~bnlearn.ensemble.EnsembleMLP` without dropout, or any
-        network without dropout mapping ``(n, ...)`` inputs to ``(n, K)``
-        logits (a convolutional one included).
-    x : torch.Tensor
-        ``(N, F)`` test inputs for an ensemble, ``(N, ...)`` otherwise.
-    y : torch.Tensor
-        ``(N,)`` labels.
-    batch_size : int
-        Test batch size, in ``1..N``.
-    seed : int, default 0
-        Seed of the shuffle.
-
-    Returns
-    -------
-    numpy.ndarray
-        ``(S,)`` accuracies for an ensemble, ``(1,)`` otherwise.
-    """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= len(x):
-        raise ValueError(f"batch_size must be an int in 1..{len(x)}; got {batch_size!r}")
-    net = copy.deepcopy(model)
-    net.train()
-    for _, bn in batchnorm_layers(net):
-        bn.momentum = 0.0                                   # r <- (1 - 0) r + 0 s: running stats untouched
-        if batch_size == 1:
-            bn.forward = (lambda inp, bn=bn: _shift_only(bn, inp))             # x_hat = 0 -> beta
-    order = torch.from_numpy(np.random.default_rng([int(seed), 13]).permutation(len(x)))
-    keep = order[:len(x) - len(x) % batch_size]
-    xs, ys = x[keep], y[keep]
-    ensemble = isinstance(net, EnsembleMLP)
-    correct = 0
-    for start in range(0, len(xs), batch_size):
-        xb, yb = xs[start:start + batch_size], ys[start:start + batch_size]
-        if ensemble:
-            logits = net(xb[:, None, :].expand(-1, net.members, -1))                # (b, S, K)
-            correct = correct + (logits.argmax(-1) == yb[:, None]).double().sum(0)
-        else:
-            correct = correct + (net(xb).argmax(-1) == yb).double().sum(0, keepdim=True)
-    return (correct / len(xs)).numpy()
-
 
 class EvalStatisticsResult(Result):
     """Result of ``eval-statistics``; draws accuracy against the test batch size (``result.figure(name)``)."""

@@ -9,15 +9,14 @@ from __future__ import annotations
 
 import statistics
 import time
-from typing import Callable, Dict, Optional
+from typing import Dict, Optional
 
 import torch
 from torch import nn
 
 from .._threads import torch_threads
 
-__all__ = ["TextbookBatchNorm2d", "saved_tensor_bytes", "time_forward_backward", "time_inference",
-           "small_conv_net"]
+__all__ = ["TextbookBatchNorm2d", "saved_tensor_bytes", "time_forward_backward", "time_inference"]
 
 
 class TextbookBatchNorm2d(nn.Module):
@@ -183,33 +182,3 @@ def time_inference(models: Dict[str, nn.Module], x: torch.Tensor, repeats: int =
                     if r >= warmup:
                         times[k].append(time.perf_counter() - t0)
         return {k: statistics.median(v) for k, v in times.items()}
-
-
-def small_conv_net(norm: Callable[[int], nn.Module], widths=(16, 32, 64), num_classes: int = 10,
-                   in_channels: int = 1, seed: int = 0) -> nn.Sequential:
-    """A small conv net, ``[Conv3x3 -> norm -> ReLU] * len(widths) -> pool -> Linear``.
-
-    Parameters
-    ----------
-    norm : callable
-        ``norm(channels)`` builds the normalisation layer (e.g. ``BatchNorm2d``).
-    widths : tuple of int
-        Channels of the successive convolutions.
-    num_classes, in_channels : int
-        Output classes and input channels.
-    seed : int
-        Seed of the initial weights.
-
-    Returns
-    -------
-    torch.nn.Sequential
-        Expects ``(N, in_channels, H, W)``; returns ``(N, num_classes)`` logits.
-    """
-    torch.manual_seed(seed)
-    layers: list = []
-    c = in_channels
-    for w in widths:
-        layers += [nn.Conv2d(c, w, 3, padding=1), norm(w), nn.ReLU()]
-        c = w
-    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, num_classes)]
-    return nn.Sequential(*layers)
