@@ -29,7 +29,7 @@ from torch import nn
 # book's own (a drop-in for torch.nn.BatchNorm1d with a hand-written backward).
 from .nn.registry import norm_layer, norm_names
 
-__all__ = ["seed_cnn", "paper_mlp", "deep_mlp", "small_conv_net", "ACTIVATIONS", "NORMS"]
+__all__ = ["seed_cnn", "paper_mlp", "deep_mlp", "small_conv_net", "ACTIVATIONS"]
 
 #: Activation names accepted by the builders.
 ACTIVATIONS = {
@@ -42,7 +42,8 @@ ACTIVATIONS = {
 
 
 def __getattr__(name):
-    # NORMS follows the registry, so a norm registered later is accepted too.
+    # models.NORMS (the accepted norm names) follows bnlearn.nn's registry, so a norm registered
+    # later is accepted too; the registry itself is documented as bnlearn.nn.NORMS.
     if name == "NORMS":
         return (None, *norm_names())
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
