@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 import bnlearn.nn as bnn
-from _nn_common import DEVICES, close, one_thread, randn, same_repr  # noqa: F401 (autouse fixture)
+from _nn_common import DEVICES, TOL, close, one_thread, randn, same_repr  # noqa: F401 (autouse fixture)
 
 
 def grads_close(ma, mb, xa, xb, dtype):
@@ -58,9 +58,17 @@ def test_groupnorm_equals_torch(device, dtype, groups, shape, affine):
             ours.bias.copy_(randn(6, dtype, device, 2))
     theirs.load_state_dict(ours.state_dict())
     x = randn(shape, dtype, device, 3, 2.0, 1.0)
-    ya, yb, xa, xb = run_pair(ours, theirs, x, randn(shape, dtype, device, 4))
+    g = randn(shape, dtype, device, 4)
+    ya, yb, xa, xb = run_pair(ours, theirs, x, g)
     close(ya, yb, dtype)
-    grads_close(ours, theirs, xa, xb, dtype)
+    # dx = invstd (g - mean g - x_hat mean(g x_hat)) cancels almost exactly in small groups (a group
+    # of two values has x_hat = +-1), so its rounding error scales with invstd |g|, not with dx: any
+    # two correct float32 kernels (e.g. PyTorch's generic ones, ATEN_CPU_CAPABILITY=default) differ by that.
+    invstd = (x.reshape(shape[0], groups, -1).var(-1, unbiased=False) + 1e-4).rsqrt().max()
+    atol = TOL[dtype] * max(1.0, float(invstd * g.abs().max()))
+    torch.testing.assert_close(xa.grad, xb.grad, atol=atol, rtol=TOL[dtype])
+    for pa, pb in zip(ours.parameters(), theirs.parameters()):
+        close(pa.grad, pb.grad, dtype)
     same_repr(ours, theirs)
 
 
