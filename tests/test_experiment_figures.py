@@ -141,6 +141,13 @@ TINY_ALL = {
     "paper-fig1": dict(steps=20, seeds=2, eval_every=10),
     "seed-cnn": dict(steps=10, seeds=2, eval_every=5, lrs=(0.001, 0.01)),
     "lr-sweep": dict(steps=10, seeds=1, eval_every=5, lrs=(0.5, 1.0)),
+    # Chapters 8 and 9 (tests/test_experiments_beyond.py checks their figures' content).
+    "bn-placement": dict(seeds=2, depth=2, width=8, steps=6, eval_every=3, lrs=(0.01, 0.1)),
+    "small-batch-norms": dict(seeds=2, batch_sizes=(2, 4), examples=8, widths=(4, 4), group_size=2),
+    "non-iid-renorm": dict(seeds=2, depth=1, width=8, steps=6, batch_size=4, batches=6),
+    "residual-skipinit": dict(seeds=2, blocks=2, width=8, steps=6, eval_every=3, lrs=(0.01, 0.1)),
+    "layernorm-independence": dict(draws=2, batch_size=3, padding=2),
+    "sync-bn": dict(seeds=2, depth=1, width=8, steps=4),
 }
 
 
