@@ -35,7 +35,7 @@ from torch.autograd.function import once_differentiable
 
 from ._checks import check_param_dtype
 from .batchnorm import _BatchNorm
-from .functional import (batch_moments, grad_input, grad_sums, normalize, per_channel, stat_dtype,
+from .functional import (batch_moments, grad_input, grad_sums, normalize, stat_dtype,
                          update_running, values_per_channel)
 
 __all__ = ["SyncBatchNorm", "convert_sync_batchnorm"]

@@ -37,7 +37,6 @@ the features.
 from __future__ import annotations
 
 import math
-import numbers
 
 import numpy as np
 
