@@ -26,7 +26,9 @@ in one call) splits the batch axis the same way for every member. The training l
 whose gradient with respect to member :math:`s`'s parameters is member
 :math:`s`'s own gradient, so one SGD step on :math:`L` is :math:`S`
 independent SGD steps. Training the ensemble gives the same members as
-training each alone (up to floating-point rounding).
+training each alone (up to floating-point rounding). The ensemble trains
+through the book's one loop, :func:`bnlearn.train.train`, with the batches of
+:func:`member_stream` and the loss :func:`member_loss`.
 """
 from __future__ import annotations
 
@@ -36,13 +38,24 @@ import numpy as np
 import torch
 from torch import nn
 
-from .nn import BatchNorm1d, GhostBatchNorm1d
+from .nn import registry as _registry
 
-__all__ = ["ParallelLinear", "MemberNorm", "EnsembleMLP", "member_batches", "train_members",
-           "member_accuracy", "NORMS"]
+__all__ = ["ParallelLinear", "MemberNorm", "EnsembleMLP", "member_batches", "member_stream", "member_loss",
+           "member_accuracy", "member_norms"]
 
-#: Normalisations :class:`EnsembleMLP` accepts.
-NORMS = (None, "batch", "ghost")
+
+def member_norms() -> tuple:
+    """The norms :class:`EnsembleMLP` accepts: None and every registered norm that normalises each
+    feature with batch statistics (``bnlearn.nn.NORMS[name].batch_statistics``), since only those
+    keep the members apart when ``(B, S, D)`` is viewed as ``(B, S D)``."""
+    return (None, *(name for name, entry in _registry.NORMS.items() if entry.batch_statistics))
+
+
+def __getattr__(name):
+    # ensemble.NORMS, as before, now follows the registry (see member_norms).
+    if name == "NORMS":
+        return member_norms()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _check_int(name, value, low):
@@ -112,12 +125,13 @@ class ParallelLinear(nn.Module):
 
 
 class MemberNorm(nn.Module):
-    r"""Batch norm (or ghost batch norm) of each member's features over its own batch.
+    r"""Batch norm (or another batch-statistics norm) of each member's features over its own batch.
 
-    An input ``(B, S, D)`` is viewed as ``(B, S D)`` and normalised by
-    :class:`bnlearn.nn.BatchNorm1d` (``virtual_batch_size=None``) or
-    :class:`bnlearn.nn.GhostBatchNorm1d` of :math:`S D` features, so that
-    feature :math:`(s, d)` is normalised with member :math:`s`'s statistics:
+    An input ``(B, S, D)`` is viewed as ``(B, S D)`` and normalised by the
+    registry's layer for :math:`S D` features (:class:`bnlearn.nn.BatchNorm1d`
+    by default, :class:`bnlearn.nn.GhostBatchNorm1d` with a
+    ``virtual_batch_size``), so that feature :math:`(s, d)` is normalised with
+    member :math:`s`'s statistics:
 
     .. math::
 
@@ -134,23 +148,29 @@ class MemberNorm(nn.Module):
         Ghost batch size; ``None`` normalises over the whole batch.
     momentum : float, default 0.1
         Running-average factor of the wrapped module.
+    norm : str, optional
+        A name from :func:`member_norms`; default ``"ghost"`` with a
+        ``virtual_batch_size``, else ``"batch"``.
 
     Attributes
     ----------
-    bn : bnlearn.nn.BatchNorm1d or bnlearn.nn.GhostBatchNorm1d
-        The wrapped module; its buffers are ``(S D,)``, member-major.
+    bn : torch.nn.Module
+        The wrapped module (e.g. :class:`bnlearn.nn.BatchNorm1d`); its buffers
+        are ``(S D,)``, member-major.
     """
 
     def __init__(self, members: int, features: int, virtual_batch_size: int | None = None,
-                 momentum: float = 0.1) -> None:
+                 momentum: float = 0.1, *, norm: str | None = None) -> None:
         super().__init__()
         self.members = _check_int("members", members, 1)
         self.features = _check_int("features", features, 1)
-        if virtual_batch_size is None:
-            self.bn = BatchNorm1d(members * features, momentum=momentum)
-        else:
-            self.bn = GhostBatchNorm1d(members * features, virtual_batch_size=virtual_batch_size,
-                                       momentum=momentum)
+        if norm is None:
+            norm = "batch" if virtual_batch_size is None else "ghost"
+        if norm not in member_norms()[1:]:
+            raise ValueError(f"MemberNorm: norm must be one of {member_norms()[1:]} (registered norms with "
+                             f"batch statistics); got {norm!r}")
+        options = {} if virtual_batch_size is None else {"virtual_batch_size": virtual_batch_size}
+        self.bn = _registry.norm_layer(norm, members * features, 0, momentum=momentum, **options)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, S, D)`` -> ``(B, S, D)``."""
@@ -176,8 +196,10 @@ class EnsembleMLP(nn.Sequential):
         :math:`S`, the number of independent networks.
     sizes : sequence of int
         ``(F, H_1, ..., H_L, K)``: input features, hidden widths, classes.
-    norm : {None, "batch", "ghost"}, default None
-        Normalisation before each ReLU.
+    norm : str or None, default None
+        Normalisation before each ReLU: None or a name from :func:`member_norms`
+        (``"batch"``, ``"renorm"``, ``"ghost"`` and any registered norm with
+        batch statistics).
     virtual_batch_size : int, optional
         Ghost batch size; required with ``norm="ghost"``, not allowed otherwise.
     dropout : float, default 0.0
@@ -200,8 +222,8 @@ class EnsembleMLP(nn.Sequential):
             raise ValueError(f"sizes must be a sequence (F, H_1, ..., K) of at least two ints; got {sizes!r}")
         for s in sizes:
             _check_int("each of sizes", s, 1)
-        if norm not in NORMS:
-            raise ValueError(f"norm must be one of {NORMS}; got {norm!r}")
+        if norm not in member_norms():
+            raise ValueError(f"norm must be one of {member_norms()}; got {norm!r}")
         if norm == "ghost":
             _check_int("virtual_batch_size", virtual_batch_size, 2)
         elif virtual_batch_size is not None:
@@ -216,7 +238,7 @@ class EnsembleMLP(nn.Sequential):
             layers.append(ParallelLinear(members, fan_in, width, bias=norm is None,
                                          std=math.sqrt(2.0), generator=gen))
             if norm is not None:
-                layers.append(MemberNorm(members, width, virtual_batch_size))
+                layers.append(MemberNorm(members, width, virtual_batch_size, norm=norm))
             layers.append(nn.ReLU())
             if dropout > 0:
                 layers.append(nn.Dropout(float(dropout)))
@@ -274,60 +296,68 @@ def _check_member_data(model: EnsembleMLP, x, y) -> None:
         raise ValueError(f"y must have shape {tuple(x.shape[:2])} to match x; got {tuple(y.shape)}")
 
 
-def train_members(model: EnsembleMLP, x: torch.Tensor, y: torch.Tensor, *, steps: int, batch_size: int,
-                  lr: float = 0.05, momentum: float = 0.9, seed: int = 0) -> list:
-    r"""Train every member on its own training set with SGD and cross-entropy.
+def member_stream(model: EnsembleMLP, x: torch.Tensor, y: torch.Tensor, *, steps: int, batch_size: int,
+                  seed: int = 0):
+    """The ensemble's training batches, one ``(xb, yb)`` pair per step, for :func:`bnlearn.train.train`.
 
-    Member :math:`s` trains on ``(x[s], y[s])`` with batches from
-    :func:`member_batches`; one step minimises
-    :math:`L = \sum_s \frac1B \sum_i \ell(f^{(s)}(x^{(s)}_i), y^{(s)}_i)`.
-    Dropout masks come from torch's RNG, seeded with ``seed`` (the global RNG
-    state is restored afterwards).
+    Member :math:`s` trains on ``(x[s], y[s])`` in the order of
+    :func:`member_batches`. Pass the stream as ``train(..., batches=...)``
+    with ``loss_fn=member_loss``::
+
+        h = train(model, None, steps=T, batches=member_stream(model, x, y, steps=T, batch_size=B),
+                  loss_fn=member_loss, optimizer="sgd", lr=0.05, momentum=0.9,
+                  evaluate_test=False, eval_every=T, progress=False)
 
     Parameters
     ----------
     model : EnsembleMLP
-        The ensemble, trained in place.
+        The ensemble the batches are for (its number of members and input features are checked).
     x : torch.Tensor
         ``(S, n, F)`` training inputs, one set per member.
     y : torch.Tensor
         ``(S, n)`` integer labels.
     steps, batch_size : int
-        Number of steps and examples per member per step.
-    lr, momentum : float
-        SGD's learning rate and momentum.
+        Number of batches and examples per member per batch.
     seed : int, default 0
-        Seed of the batch order and the dropout masks.
+        Seed of the batch order.
 
-    Returns
-    -------
-    list of float
-        The mean over members of each step's training loss, length ``steps``.
+    Yields
+    ------
+    tuple of torch.Tensor
+        ``xb`` ``(B, S, F)`` and ``yb`` ``(B, S)``.
     """
     if not isinstance(model, EnsembleMLP):
         raise TypeError(f"model must be an EnsembleMLP; got {type(model).__name__}")
     _check_member_data(model, x, y)
-    if isinstance(lr, bool) or not isinstance(lr, int | float) or not lr > 0:
-        raise ValueError(f"lr must be a positive number; got {lr!r}")
     idx = torch.from_numpy(member_batches(x.shape[1], batch_size, steps, model.members, seed))
-    rows = torch.arange(model.members)[:, None]                           # (S, 1)
-    opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=momentum)
-    losses = torch.empty(steps)
-    k = model.sizes[-1]
-    model.train()
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(int(seed))
-        for step in range(steps):
-            xb = x[rows, idx[step]].transpose(0, 1)                          # (B, S, F)
-            yb = y[rows, idx[step]].transpose(0, 1)                          # (B, S)
-            logits = model(xb)
-            loss = nn.functional.cross_entropy(logits.reshape(-1, k), yb.reshape(-1),
-                                               reduction="sum") / batch_size  # sum_s mean_i loss
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses[step] = loss.detach() / model.members
-    return losses.tolist()
+    return _stream(x, y, idx)
+
+
+def _stream(x, y, idx):
+    rows = torch.arange(x.shape[0])[:, None]                                # (S, 1)
+    for step in range(len(idx)):
+        yield x[rows, idx[step]].transpose(0, 1), y[rows, idx[step]].transpose(0, 1)   # (B, S, F), (B, S)
+
+
+def member_loss(model: nn.Module, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
+    r"""The ensemble's training loss, the sum over members of each member's mean cross-entropy.
+
+    :math:`L = \sum_s \frac1B \sum_i \ell(f^{(s)}(x^{(s)}_i), y^{(s)}_i)`, whose gradient for
+    member :math:`s`'s parameters is its own: one SGD step on :math:`L` is :math:`S` independent
+    steps. Divide by :math:`S` for the members' mean loss.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Maps ``(B, S, F)`` to logits ``(B, S, K)`` (an :class:`EnsembleMLP`).
+    xb : torch.Tensor
+        ``(B, S, F)``.
+    yb : torch.Tensor
+        ``(B, S)`` integer labels.
+    """
+    logits = model(xb)
+    k = logits.shape[-1]
+    return nn.functional.cross_entropy(logits.reshape(-1, k), yb.reshape(-1), reduction="sum") / xb.shape[0]
 
 
 @torch.no_grad()

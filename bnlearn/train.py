@@ -10,7 +10,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -71,6 +71,9 @@ class History:
     @property
     def final_accuracy(self) -> float:
         """Test accuracy at the last evaluation."""
+        if not self.eval_accuracy:
+            raise ValueError("this run evaluated no test set (train(..., evaluate_test=False)); "
+                             "its measurements are in History.probes")
         return self.eval_accuracy[-1]
 
     def steps_to_reach(self, accuracy: float) -> int | None:
@@ -223,12 +226,15 @@ def _check_hyper(model: nn.Module, lr, momentum, weight_decay) -> None:
     _v.check_real(weight_decay, "weight_decay", low=0.0, high=largest, what="a finite number >= 0")
 
 
-def train(model: nn.Module, data: Dataset, *, steps: int | None = None, epochs: int | None = None,
+def train(model: nn.Module, data: Dataset | None, *, steps: int | None = None, epochs: int | None = None,
           batch_size: int = 60, optimizer="sgd", lr: float = 0.01, momentum: float = 0.0,
           weight_decay: float = 0.0, seed: int = 0, eval_every: int = 100, device="cpu",
           progress: bool = True, desc: str | None = None,
           probe: Callable[[nn.Module], Mapping[str, float]] | None = None,
-          stop_on_divergence: bool = True, num_threads: int | None = None) -> History:
+          stop_on_divergence: bool = True, num_threads: int | None = None,
+          loss_fn: Callable[[nn.Module, torch.Tensor, torch.Tensor], torch.Tensor] | None = None,
+          on_step: Callable[[int, nn.Module, torch.Tensor, torch.Tensor], None] | None = None,
+          batches: Iterable | None = None, evaluate_test: bool = True) -> History:
     """Train ``model`` on ``data`` with mini-batch cross-entropy.
 
     Each step draws the next batch of a seeded shuffle
@@ -236,6 +242,13 @@ def train(model: nn.Module, data: Dataset, *, steps: int | None = None, epochs: 
     :math:`L = -\\frac1B\\sum_i \\log \\mathrm{softmax}(f(x_i))_{y_i}` and takes one
     optimizer step. Every ``eval_every`` steps (and before the first and after
     the last) the whole test set is evaluated in eval mode.
+
+    This is the book's one training loop. Experiments that need more than
+    the defaults change its parts rather than write their own loop: the loss
+    (``loss_fn``), the batches (``batches``), a look at the network before
+    every update (``on_step``), and what an evaluation measures (``probe``,
+    with ``evaluate_test=False`` for models whose output is not ``(n, K)``
+    logits, such as many seeds trained as one network).
 
     Parameters
     ----------
@@ -280,6 +293,25 @@ def train(model: nn.Module, data: Dataset, *, steps: int | None = None, epochs: 
         leaves ``torch.get_num_threads()`` as it is. Tiny networks run faster
         with 1: their operations are too small to split, and a thread pool
         that shares busy cores spends its time waiting.
+    loss_fn : callable, optional
+        ``loss_fn(model, xb, yb) -> scalar tensor``, the loss one step
+        minimises; default the mean cross-entropy of ``model(xb)``.
+    on_step : callable, optional
+        ``on_step(t, model, xb, yb)``, called before update ``t + 1`` with the
+        batch that update uses (``t = 0`` sees the initial network), in
+        training mode, for ``t = 0, ..., steps - 1``; and once more after the
+        last update (unless training diverged) with ``t = steps`` and the batch
+        that would come next, so that it can probe the trained network. What
+        it does to the model, its running statistics or the random state
+        carries into training; its time counts in ``History.train_seconds``.
+    batches : iterable, optional
+        ``(xb, yb)`` tensor pairs to train on, one per step (one more with
+        ``on_step``), instead of the seeded shuffle of ``data``; then give
+        ``steps``, not ``epochs``. ``data`` may then be None, with
+        ``evaluate_test=False``.
+    evaluate_test : bool, default True
+        Evaluate the test set at each evaluation (``History.eval_accuracy``,
+        ``eval_loss``); with False only ``probe`` is called there.
 
     Returns
     -------
@@ -298,15 +330,28 @@ def train(model: nn.Module, data: Dataset, *, steps: int | None = None, epochs: 
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module; got {type(model).__name__}")
-    if not isinstance(data, Dataset):
+    if not isinstance(evaluate_test, bool):
+        raise TypeError(f"evaluate_test must be True or False; got {evaluate_test!r}")
+    if batches is not None and (isinstance(batches, str | bytes) or not isinstance(batches, Iterable)):
+        raise TypeError(f"batches must be an iterable of (xb, yb) tensor pairs or None; got {type(batches).__name__}")
+    if data is None:
+        if batches is None or evaluate_test:
+            raise TypeError("data may be None only with batches given and evaluate_test=False "
+                            "(else there is nothing to train on or to evaluate)")
+    elif not isinstance(data, Dataset):
         raise TypeError(f"data must be a bnlearn.data.Dataset; got {type(data).__name__}")
     if (steps is None) == (epochs is None):
         raise ValueError(f"give exactly one of steps and epochs; got steps={steps!r}, epochs={epochs!r}")
+    if batches is not None and epochs is not None:
+        raise ValueError("with batches given, give steps, not epochs (an epoch is a pass over data's shuffle)")
     for name, value in (("steps", steps), ("epochs", epochs), ("batch_size", batch_size),
                         ("eval_every", eval_every)):
         _check_count(name, value, MAX_STEPS if name in ("steps", "epochs") else _v.INT64_MAX)
-    if batch_size > len(data.x_train):
+    if batches is None and batch_size > len(data.x_train):
         raise ValueError(f"batch_size must be at most the {len(data.x_train)} training examples; got {batch_size}")
+    for name, fn in (("loss_fn", loss_fn), ("on_step", on_step)):
+        if fn is not None and not callable(fn):
+            raise TypeError(f"{name} must be a callable or None; got {fn!r}")
     if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
         raise TypeError(f"seed must be an int; got {_v.describe(seed)}")
     if not 0 <= seed <= _v.INT64_MAX:
@@ -318,7 +363,8 @@ def train(model: nn.Module, data: Dataset, *, steps: int | None = None, epochs: 
     _check_count("num_threads", num_threads, 4096)
     if not (callable(optimizer) and not isinstance(optimizer, str)):
         _check_hyper(model, lr, momentum, weight_decay)
-    _check_data(data)
+    if data is not None:
+        _check_data(data)
     dev = _device(device)
     if steps is None:
         steps = epochs * (len(data.x_train) // batch_size)
@@ -334,20 +380,24 @@ def train(model: nn.Module, data: Dataset, *, steps: int | None = None, epochs: 
     model.to(dev)
     opt = _make_optimizer(optimizer, model.parameters(), lr, momentum, weight_decay)
     # The data stay whole tensors on the device; a batch is one indexing op.
-    x_tr = torch.from_numpy(np.ascontiguousarray(data.x_train)).to(dev)
-    y_tr = torch.from_numpy(np.ascontiguousarray(data.y_train)).to(dev)
-    x_te = torch.from_numpy(np.ascontiguousarray(data.x_test)).to(dev)
-    y_te = torch.from_numpy(np.ascontiguousarray(data.y_test)).to(dev)
-    batches = iterate_batches(x_tr, y_tr, batch_size, seed=int(seed), epochs=None)
+    if evaluate_test:
+        x_te = torch.from_numpy(np.ascontiguousarray(data.x_test)).to(dev)
+        y_te = torch.from_numpy(np.ascontiguousarray(data.y_test)).to(dev)
+    if batches is None:
+        x_tr = torch.from_numpy(np.ascontiguousarray(data.x_train)).to(dev)
+        y_tr = torch.from_numpy(np.ascontiguousarray(data.y_train)).to(dev)
+        batches = iterate_batches(x_tr, y_tr, batch_size, seed=int(seed), epochs=None)
+    batches = _counted(batches, steps + (on_step is not None))
     losses = torch.empty(steps, device=dev)
     hist = History()
 
     def record_eval(step, elapsed):
         model.eval()
-        acc, loss = evaluate(model, x_te, y_te)
+        if evaluate_test:
+            acc, loss = evaluate(model, x_te, y_te)
+            hist.eval_accuracy.append(acc)
+            hist.eval_loss.append(loss)
         hist.eval_steps.append(step)
-        hist.eval_accuracy.append(acc)
-        hist.eval_loss.append(loss)
         hist.eval_time.append(elapsed)
         if probe is not None:
             with torch.no_grad():
@@ -359,12 +409,31 @@ def train(model: nn.Module, data: Dataset, *, steps: int | None = None, epochs: 
     fork_devices = [dev] if dev.type == "cuda" else []
     with torch_threads(num_threads):
         _loop(model, opt, batches, losses, steps, eval_every, seed, dev, hist, record_eval,
-              progress, desc, stop_on_divergence, fork_devices, tqdm)
+              progress, desc, stop_on_divergence, fork_devices, tqdm, loss_fn or _cross_entropy, on_step)
     return hist
 
 
+def _cross_entropy(model, xb, yb):
+    return nn.functional.cross_entropy(model(xb), yb)
+
+
+def _counted(batches, needed):
+    """The first ``needed`` pairs of ``batches``; running out early is a ValueError naming the count."""
+    got = 0
+    for pair in batches:
+        if not (isinstance(pair, tuple | list) and len(pair) == 2
+                and all(isinstance(t, torch.Tensor) for t in pair)):
+            raise TypeError(f"batches must yield (xb, yb) pairs of tensors; item {got} is {type(pair).__name__}")
+        yield pair
+        got += 1
+        if got == needed:
+            return
+    raise ValueError(f"batches ran out after {got} batch(es); training needs {needed} "
+                     f"(one per step, and one more when on_step looks at the trained network)")
+
+
 def _loop(model, opt, batches, losses, steps, eval_every, seed, dev, hist, record_eval,
-          progress, desc, stop_on_divergence, fork_devices, tqdm):
+          progress, desc, stop_on_divergence, fork_devices, tqdm, loss_fn, on_step):
     """The step loop of :func:`train` (fills ``hist`` in place)."""
     with torch.random.fork_rng(devices=fork_devices), \
             tqdm(total=steps, disable=not progress, desc=desc, leave=False) as bar:
@@ -378,7 +447,9 @@ def _loop(model, opt, batches, losses, steps, eval_every, seed, dev, hist, recor
             t0 = time.perf_counter()
             for i in range(done, done + chunk):
                 xb, yb = next(batches)
-                loss = nn.functional.cross_entropy(model(xb), yb)
+                if on_step is not None:
+                    on_step(i, model, xb, yb)
+                loss = loss_fn(model, xb, yb)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()
@@ -395,7 +466,12 @@ def _loop(model, opt, batches, losses, steps, eval_every, seed, dev, hist, recor
                 done = bad + 1
                 break
             record_eval(done, elapsed)
-            bar.set_postfix(loss=f"{losses[done - 1].item():.3f}", acc=f"{hist.eval_accuracy[-1]:.3f}")
+            shown = {"loss": f"{losses[done - 1].item():.3f}"}
+            if hist.eval_accuracy:
+                shown["acc"] = f"{hist.eval_accuracy[-1]:.3f}"
+            bar.set_postfix(**shown)
+        if on_step is not None and not hist.diverged:
+            on_step(done, model, *next(batches))
     hist.step_loss = losses[:done].tolist()
     hist.steps = done
     hist.train_seconds = elapsed

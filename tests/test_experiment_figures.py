@@ -14,6 +14,7 @@ TINY = {
     "noisy-bn": dict(seeds=2, steps=10, eval_every=5, record_every=5),
     "ics-gradient": dict(seeds=2, lrs=(0.1,), stages=(0, 2)),
     "landscape": dict(seeds=2, lrs=(0.1,), stages=(0, 2)),
+    "ics-probes": dict(seeds=2, lrs=(0.1,), stages=(0, 2)),
     "bn-noise": dict(batch_sizes=(2, 4), draws=4, samples=2, train_steps=5),
     "batch-size-regularisation": dict(seeds=2, train_size=64, steps=5),
     "bn-vs-dropout": dict(seeds=2, train_size=64, steps=5),
@@ -35,6 +36,10 @@ EXPECTED = {
     "ics-gradient": (ics.ProbeResult, {
         "gradient-shift": [r"$\|G - G'\|$", r"$\cos(G, G')$", r"$\|G - G'\| / \|G\|$"]}),
     "landscape": (ics.ProbeResult, {
+        "loss-landscape": ["loss range along the step", "largest gradient change",
+                           r"effective $\beta$-smoothness"]}),
+    "ics-probes": (ics.ProbeResult, {
+        "gradient-shift": [r"$\|G - G'\|$", r"$\cos(G, G')$", r"$\|G - G'\| / \|G\|$"],
         "loss-landscape": ["loss range along the step", "largest gradient change",
                            r"effective $\beta$-smoothness"]}),
     "bn-noise": (regularisation.BnNoiseResult, {"noise-vs-batch-size": ["", ""]}),

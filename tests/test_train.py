@@ -67,6 +67,59 @@ def test_probe_is_recorded(digits):
     assert len(h.probes["w"]) == 3 and all(isinstance(v, float) for v in h.probes["w"])
 
 
+def test_on_step_sees_every_update_and_the_trained_network(digits):
+    # on_step(t, ...) runs before update t + 1 with that update's batch, and once after the last update.
+    seen, weights = [], []
+    model = models.paper_mlp(True, seed=0)
+
+    def look(t, m, xb, yb):
+        seen.append((t, tuple(xb.shape), m.training))
+        weights.append(m[1].weight.detach().clone())
+
+    h = train.train(model, digits, steps=7, lr=0.5, eval_every=3, on_step=look, progress=False)
+    assert [t for t, _, _ in seen] == list(range(8))
+    assert all(shape == (60, 1, 8, 8) and training for _, shape, training in seen)
+    assert not torch.equal(weights[0], weights[1])                       # an update happened in between
+    torch.testing.assert_close(weights[-1], model[1].weight.detach())    # the last look sees the trained net
+    # Looking changes nothing: the same run without on_step has the same losses.
+    plain = train.train(models.paper_mlp(True, seed=0), digits, steps=7, lr=0.5, eval_every=3, progress=False)
+    assert plain.step_loss == h.step_loss
+
+
+def test_loss_fn_and_batches_replace_the_defaults(digits):
+    x = torch.from_numpy(digits.x_train[:32])
+    y = torch.from_numpy(digits.y_train[:32])
+    pairs = [(x[i:i + 8], y[i:i + 8]) for i in range(0, 32, 8)]
+    calls = []
+
+    def loss_fn(m, xb, yb):
+        calls.append(len(xb))
+        return torch.nn.functional.cross_entropy(m(xb), yb, reduction="sum")
+
+    h = train.train(models.paper_mlp(False, seed=0), None, steps=4, batches=iter(pairs), loss_fn=loss_fn,
+                    evaluate_test=False, eval_every=2, probe=lambda m: {"w": float(m[1].weight.norm())},
+                    progress=False)
+    assert calls == [8, 8, 8, 8] and h.steps == 4
+    # the loss is the summed one (8 times the mean), and nothing evaluated the test set
+    assert h.step_loss[0] > 8 * 1.5
+    assert h.eval_steps == [0, 2, 4] and h.eval_accuracy == [] and len(h.probes["w"]) == 3
+    with pytest.raises(ValueError, match="evaluated no test set"):
+        h.final_accuracy
+    with pytest.raises(ValueError, match=r"batches ran out after 4 batch\(es\); training needs 5"):
+        train.train(models.paper_mlp(False, seed=0), None, steps=4, batches=iter(pairs), evaluate_test=False,
+                    on_step=lambda *a: None, progress=False)
+    with pytest.raises(TypeError, match="batches must yield \\(xb, yb\\) pairs of tensors; item 0 is str"):
+        train.train(models.paper_mlp(False, seed=0), digits, steps=1, batches=["ab"], progress=False)
+    with pytest.raises(TypeError, match="data may be None only with batches given and evaluate_test=False"):
+        train.train(models.paper_mlp(False, seed=0), None, steps=1, progress=False)
+    with pytest.raises(ValueError, match="with batches given, give steps, not epochs"):
+        train.train(models.paper_mlp(False, seed=0), digits, epochs=1, batches=iter(pairs), progress=False)
+    with pytest.raises(TypeError, match="loss_fn must be a callable or None; got 3"):
+        train.train(models.paper_mlp(False, seed=0), digits, steps=1, loss_fn=3, progress=False)
+    with pytest.raises(TypeError, match="batches must be an iterable of \\(xb, yb\\) tensor pairs or None; got int"):
+        train.train(models.paper_mlp(False, seed=0), digits, steps=1, batches=3, progress=False)
+
+
 def test_divergence_stops_training(digits):
     h = train.train(models.deep_mlp(4, 50, seed=0), digits, steps=200, lr=64.0, eval_every=20, progress=False)
     assert h.diverged and h.steps < 200
@@ -166,12 +219,13 @@ def test_train_errors(digits):
 # --------------------------------------------------------------------------- batch statistics at test time
 
 def test_batch_statistics_with_one_example_ignore_the_input(digits):
-    from bnlearn.ensemble import EnsembleMLP, train_members
+    from bnlearn.ensemble import EnsembleMLP, member_loss, member_stream
     from bnlearn.experiments.regularisation import member_data
 
     d = member_data(digits, 2, 64, 0.0, seed=0)
     model = EnsembleMLP(2, (64, 8, 10), "batch", seed=0)
-    train_members(model, d["x"], d["y"], steps=20, batch_size=16, seed=0)
+    train.train(model, None, steps=20, batches=member_stream(model, d["x"], d["y"], steps=20, batch_size=16),
+                loss_fn=member_loss, lr=0.05, momentum=0.9, evaluate_test=False, progress=False)
     acc1 = train.batch_statistics_accuracy(model, d["x_test"], d["y_test"], 1)
     # Every layer outputs beta, so each network predicts one class for every input.
     with torch.no_grad():

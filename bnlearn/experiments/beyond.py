@@ -32,9 +32,8 @@ training set in its own order, so the members are independent runs, and
 network :math:`s` of every condition shares its initial weights and its
 data order (the comparisons are paired by seed). The test accuracy of every
 member is measured by a ``probe`` or after training (:func:`member_accuracy`);
-``train``'s own evaluation, which would count a correct member-example as one
-(giving :math:`S` times the members' mean), runs on a single test image and
-is not used (:func:`training_view`).
+``train``'s own evaluation of the test set, which would count a correct
+member-example as one, is switched off (``evaluate_test=False``).
 
 Every interval is :func:`bnlearn.stats.mean_interval` or
 :func:`bnlearn.stats.paired` (95%); an interval across zero is "not shown".
@@ -53,7 +52,7 @@ from . import Result, Rule, register, resolve_settings
 
 __all__ = ["bn_placement", "small_batch_norms", "non_iid_renorm", "residual_skipinit", "sync_bn", "sync_bn_worker",
            "layernorm_independence", "member_dataset", "member_accuracy", "member_finite",
-           "batch_dataset", "training_view", "SETTINGS", "PlacementResult", "SmallBatchResult", "NonIidResult",
+           "batch_dataset", "SETTINGS", "PlacementResult", "SmallBatchResult", "NonIidResult",
            "ResidualResult", "SyncBnResult", "IndependenceResult", "RESIDUAL_VARIANTS"]
 
 #: The settings of each experiment at each scale (``bnlearn run NAME --scale full``).
@@ -251,16 +250,6 @@ def batch_dataset(ds: _data.Dataset, seeds, *, batches: int, batch_size: int, cl
     return _data.Dataset(ds.name, np.ascontiguousarray(x), np.ascontiguousarray(y), xt, yt, ds.num_classes)
 
 
-def training_view(md: _data.Dataset) -> _data.Dataset:
-    """``md`` with its test set cut to one example, for :func:`bnlearn.train.train`.
-
-    The experiments measure every member's test accuracy themselves (a probe,
-    or :func:`member_accuracy` after training); ``train``'s own evaluation of
-    the test set would repeat that work, so it gets one test example.
-    """
-    return _data.Dataset(md.name, md.x_train, md.y_train, md.x_test[:1], md.y_test[:1], md.num_classes)
-
-
 @torch.no_grad()
 def member_accuracy(model, x: torch.Tensor, y: torch.Tensor, chunk: int = 1000) -> np.ndarray:
     """Each member's accuracy on ``(x, y)``, in the model's current mode.
@@ -435,9 +424,8 @@ def bn_placement(*, seed: int, scale: str, dataset: str, progress: bool, **overr
                                     in_features=in_features, seed=s) for s in seeds] * n_lr
             model = models.stack_members(nets, ds.image_shape, lr_multipliers=[lr / top for lr in lrs for _ in seeds],
                                          shared_input=shared)
-            h = train.train(model, training_view(md), steps=cfg["steps"], batch_size=cfg["batch_size"],
-                            optimizer="momentum",
-                            momentum=_MOMENTUM, lr=top, seed=seed, eval_every=cfg["eval_every"],
+            h = train.train(model, md, steps=cfg["steps"], batch_size=cfg["batch_size"], evaluate_test=False,
+                            optimizer="momentum", momentum=_MOMENTUM, lr=top, seed=seed, eval_every=cfg["eval_every"],
                             progress=progress, desc=f"bn-placement {act} {pos}", probe=probe,
                             num_threads=cfg["num_threads"], stop_on_divergence=False)
             got = np.array([h.probes[str(i)] for i in range(n_s * n_lr)])                # (L S, T)
@@ -559,7 +547,6 @@ def small_batch_norms(*, seed: int, scale: str, dataset: str, progress: bool, **
     seeds = seed_range(seed, cfg["seeds"])
     shared = cfg["same_batches"]
     md = member_dataset(ds, seeds, shared=shared)
-    view = training_view(md)
     x_tr = torch.from_numpy(md.x_train)
     x_te, y_te = torch.from_numpy(md.x_test), torch.from_numpy(md.y_test)
     h, w = ds.image_shape[1:]
@@ -574,8 +561,8 @@ def small_batch_norms(*, seed: int, scale: str, dataset: str, progress: bool, **
             model = models.stack_members(nets, ds.image_shape, shared_input=shared)
             steps = cfg["examples"] // b                                   # the same examples at every size
             lr = cfg["base_lr"] * b / cfg["base_batch"]                    # the linear scaling rule
-            train.train(model, view, steps=steps, batch_size=b, optimizer="momentum", momentum=_MOMENTUM,
-                        lr=lr, seed=seed, eval_every=steps, progress=progress,
+            train.train(model, md, steps=steps, batch_size=b, evaluate_test=False, optimizer="momentum",
+                        momentum=_MOMENTUM, lr=lr, seed=seed, eval_every=steps, progress=progress,
                         desc=f"small-batch-norms {norm} B={b}", num_threads=cfg["num_threads"],
                         stop_on_divergence=False)
             steps_of[str(b)] = steps
@@ -663,16 +650,16 @@ def non_iid_renorm(*, seed: int, scale: str, dataset: str, progress: bool, **ove
     x_tr = torch.from_numpy(md.x_train)
     x_te, y_te = torch.from_numpy(md.x_test), torch.from_numpy(md.y_test)
     features = int(np.prod(ds.image_shape))
-    sets = {skewed: training_view(batch_dataset(ds, seeds, batches=cfg["batches"], batch_size=b,
-                                                classes_per_batch=k if skewed else None, shared=shared))
+    sets = {skewed: batch_dataset(ds, seeds, batches=cfg["batches"], batch_size=b,
+                                  classes_per_batch=k if skewed else None, shared=shared)
             for skewed in (True, False)}
     accuracy, ema = {}, {}
     for label, (norm, skewed) in NON_IID_CONDITIONS.items():
         nets = [models.deep_mlp(cfg["depth"], cfg["width"], norm=norm, in_features=features, seed=s) for s in seeds]
         model = models.stack_members(nets, (features,), shared_input=shared)
         # One example of the data set is one whole batch: train takes one per step.
-        train.train(model, sets[skewed], steps=cfg["steps"], batch_size=1, optimizer="momentum",
-                    momentum=_MOMENTUM, lr=cfg["lr"], seed=seed, eval_every=cfg["steps"], progress=progress,
+        train.train(model, sets[skewed], steps=cfg["steps"], batch_size=1, evaluate_test=False,
+                    optimizer="momentum", momentum=_MOMENTUM, lr=cfg["lr"], seed=seed, eval_every=cfg["steps"], progress=progress,
                     desc=f"non-iid-renorm {label}", num_threads=cfg["num_threads"], stop_on_divergence=False)
         model.eval()
         ema[label] = member_accuracy(model, x_te, y_te)
@@ -768,7 +755,7 @@ def residual_skipinit(*, seed: int, scale: str, dataset: str, progress: bool, **
                 for s in seeds] * n_lr
         model = models.stack_members(nets, ds.image_shape, lr_multipliers=[lr / top for lr in lrs for _ in seeds],
                                      shared_input=shared)
-        h = train.train(model, training_view(md), steps=cfg["steps"], batch_size=cfg["batch_size"],
+        h = train.train(model, md, steps=cfg["steps"], batch_size=cfg["batch_size"], evaluate_test=False,
                         optimizer="momentum", momentum=_MOMENTUM, lr=top, seed=seed, eval_every=cfg["eval_every"],
                         progress=progress, desc=f"residual-skipinit {label}", probe=probe,
                         num_threads=cfg["num_threads"], stop_on_divergence=False)
@@ -950,7 +937,7 @@ def sync_bn_worker(rank: int, world: int, cfg: dict, dataset: str, seed: int, in
             # DDP also copies rank 0's buffers to the others before each forward: the deployed
             # model is rank 0's, whose running statistics are its own.
             ddp = DistributedDataParallel(model)
-            h = train.train(ddp, training_view(md), steps=cfg["steps"], batch_size=cfg["batch_size"],
+            h = train.train(ddp, md, steps=cfg["steps"], batch_size=cfg["batch_size"], evaluate_test=False,
                             optimizer="momentum", momentum=_MOMENTUM, lr=cfg["lr"], seed=seed,
                             eval_every=cfg["steps"], progress=False, stop_on_divergence=False)
             seconds[label] = h.train_seconds

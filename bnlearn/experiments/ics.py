@@ -34,6 +34,7 @@ import torch
 from torch import nn
 
 from .. import diagnostics, seed_range
+from .. import train as _train
 from ..data import iterate_batches
 from ..ensemble import ParallelLinear
 from . import Result, register, resolve_settings
@@ -41,8 +42,8 @@ from ._summary import check_scale, check_seed, interval, paired, single_thread
 from ._summary import dataset as _load_data
 from .noise import VARIANTS, noisy_members
 
-__all__ = ["ics_percentiles", "noisy_bn", "ics_gradient", "landscape", "probe_training", "covariate_shift_demo",
-           "PercentilesResult", "ProbeResult", "LANDSCAPE_MULTIPLIERS", "PERCENTILE_SETTINGS", "PROBE_SETTINGS"]
+__all__ = ["ics_percentiles", "noisy_bn", "ics_gradient", "landscape", "ics_probes", "probe_training",
+           "covariate_shift_demo", "PercentilesResult", "ProbeResult", "LANDSCAPE_MULTIPLIERS", "PERCENTILE_SETTINGS", "PROBE_SETTINGS"]
 
 #: Step sizes of the landscape probes, as multiples of the learning rate.
 LANDSCAPE_MULTIPLIERS = (0.5, 1.0, 2.0, 4.0)
@@ -99,30 +100,44 @@ def _run(variant: str, seeds: list, steps: int, lr: float, data, *, eval_every: 
     """
     x_tr, y_tr, x_te, y_te = _tensors(data)
     model = noisy_members(variant, seeds, in_features=x_tr.shape[1])
-    opt = torch.optim.SGD(model.parameters(), lr=lr)
     index = np.arange(len(x_tr))
     streams = [iterate_batches(index, index, _BATCH, seed=s, epochs=None) for s in seeds]
-    hooks = hooks or {}
-    curve_steps, curve_acc, losses = [], [], []
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seeds[0])
-        for step in range(steps + 1):
-            if step % eval_every == 0 or step == steps:
-                model.eval()
-                curve_acc.append(_member_accuracy(model, x_te, y_te))
-                model.train()
-                curve_steps.append(step)
+
+    def member_batches():
+        while True:
             idx = torch.from_numpy(np.stack([next(st)[0] for st in streams], axis=1))   # (B, S)
-            xb, yb = x_tr[idx], y_tr[idx]                               # (B, S, F), (B, S)
-            if step in hooks:
-                hooks[step](model, xb, yb)
-            if step == steps:
-                break
-            member_loss = _member_losses(model, xb, yb)
-            opt.zero_grad(set_to_none=True)
-            member_loss.sum().backward()                                # L = sum_s L_s: S independent steps
-            opt.step()
-            losses.append(member_loss.detach().numpy().copy())
+            yield x_tr[idx], y_tr[idx]                                  # (B, S, F), (B, S)
+
+    losses = []
+
+    def loss_fn(model, xb, yb):
+        member_loss = _member_losses(model, xb, yb)
+        losses.append(member_loss.detach().numpy().copy())
+        return member_loss.sum()                                        # L = sum_s L_s: S independent steps
+
+    hooks = hooks or {}
+
+    def on_step(step, model, xb, yb):
+        if step in hooks:
+            hooks[step](model, xb, yb)
+
+    def accuracy(m):
+        return {str(k): a for k, a in enumerate(_member_accuracy(m, x_te, y_te))}
+
+    if steps == 0:                      # nothing to train: evaluate and probe the initial networks
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seeds[0])
+            model.eval()
+            first = accuracy(model)
+            model.train()
+            on_step(0, model, *next(member_batches()))
+        curve_steps, curve_acc = [0], [[first[str(k)] for k in range(len(seeds))]]
+    else:
+        h = _train.train(model, data, steps=steps, batches=member_batches(), loss_fn=loss_fn,
+                         on_step=on_step if hooks else None, evaluate_test=False, lr=lr, seed=seeds[0],
+                         eval_every=eval_every, progress=False, stop_on_divergence=False, probe=accuracy)
+        curve_steps = h.eval_steps
+        curve_acc = [[h.probes[str(k)][t] for k in range(len(seeds))] for t in range(len(curve_steps))]
     acc = np.array(curve_acc)                                            # (T, S)
     last = np.array(losses[-20:]) if losses else np.full((1, len(seeds)), np.nan)
     return [{"steps": list(curve_steps), "accuracy": acc[:, k].tolist(), "final_accuracy": float(acc[-1, k]),
@@ -449,7 +464,8 @@ def probe_training(*, seed: int | None = None, scale: str = "book", dataset: str
     per_lr = overrides.pop("stages_per_lr", None)
     if per_lr is not None and not isinstance(per_lr, Mapping):
         raise TypeError(f"stages_per_lr must be a dict learning rate -> stages, or None; got {per_lr!r}")
-    cfg = resolve_settings("+".join(measures), PROBE_SETTINGS, check_scale(scale), overrides)
+    name = measures[0] if len(measures) == 1 else "ics-probes"
+    cfg = resolve_settings(name, PROBE_SETTINGS, check_scale(scale), overrides)
     if per_lr is not None:
         cfg["stages_per_lr"] = per_lr
     lrs, stages = cfg["lrs"], cfg["stages_per_lr"] or cfg["stages"]
@@ -500,7 +516,6 @@ def probe_training(*, seed: int | None = None, scale: str = "book", dataset: str
     config = {"seed": seed, "scale": scale, "measures": list(measures), "lrs": list(lrs),
               "stages_per_lr": {f"{lr:g}": list(stage_of[lr]) for lr in lrs}, "seeds": cfg["seeds"],
               "batch_size": _BATCH, "landscape_multipliers": list(LANDSCAPE_MULTIPLIERS)}
-    name = measures[0] if len(measures) == 1 else "+".join(measures)
     config["dataset"] = dataset
     return ProbeResult(name, params=config, summary=summary, data={"runs": runs})
 
@@ -623,6 +638,28 @@ def ics_gradient(*, seed: int | None = None, scale: str = "book", dataset: str =
     """
     return probe_training(seed=seed, scale=scale, dataset=dataset, progress=progress,
                           measures=("ics-gradient",), **overrides)
+
+
+@register("ics-probes")
+def ics_probes(*, seed: int | None = None, scale: str = "book", dataset: str = "digits", progress: bool = False,
+               **overrides) -> ProbeResult:
+    """Both of Santurkar et al.'s probes, gradient-based ICS and the loss landscape, on the same runs.
+
+    :func:`ics_gradient` and :func:`landscape` in one pass: the networks are
+    trained once and both measures are taken at each stage (chapter 3 runs this).
+
+    Parameters
+    ----------
+    seed, scale, dataset, progress, **overrides
+        As for :func:`probe_training`.
+
+    Returns
+    -------
+    ProbeResult
+        Named ``"ics-probes"``; draws the figures of both measures.
+    """
+    return probe_training(seed=seed, scale=scale, dataset=dataset, progress=progress,
+                          measures=("ics-gradient", "landscape"), **overrides)
 
 
 def _member_landscape(model, closure, step_sizes) -> list:

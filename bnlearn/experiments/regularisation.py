@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 from .. import data as _data
-from ..ensemble import EnsembleMLP, member_accuracy, train_members
+from ..ensemble import EnsembleMLP, member_accuracy, member_loss, member_stream
 from ..models import deep_mlp
 from ..nn import batchnorm_layers, precise_bn
 from ..train import batch_statistics_accuracy, train
@@ -178,8 +178,11 @@ def _train_condition(d: dict, cfg: dict, seed: int, *, norm=None, virtual_batch_
     sizes = (d["x"].shape[2],) + (cfg["width"],) * cfg["depth"] + (int(d["y_test"].max()) + 1,)
     model = EnsembleMLP(cfg["seeds"], sizes, norm, virtual_batch_size=virtual_batch_size,
                         dropout=dropout, seed=seed)
-    losses = train_members(model, d["x"], d["y"], steps=cfg["steps"], batch_size=cfg["batch_size"],
-                           lr=cfg["lr"], seed=seed)
+    steps = cfg["steps"]
+    h = train(model, None, steps=steps, loss_fn=member_loss, optimizer="sgd", lr=cfg["lr"], momentum=0.9,
+              batches=member_stream(model, d["x"], d["y"], steps=steps, batch_size=cfg["batch_size"], seed=seed),
+              seed=seed, evaluate_test=False, eval_every=steps, progress=False, stop_on_divergence=False)
+    losses = np.asarray(h.step_loss) / model.members                          # the members' mean loss
     model.eval()
     with torch.no_grad():
         pred = model(d["x"].transpose(0, 1)).argmax(-1).T                     # (S, n)

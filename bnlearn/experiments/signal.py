@@ -18,6 +18,7 @@ from .. import seed_range
 from .. import diagnostics, models
 from ..data import iterate_batches
 from ..scaling import standardize
+from ..train import train
 from . import Result, register, resolve_settings
 from ._summary import check_scale, check_seed, single_thread
 from ._summary import dataset as _load_data
@@ -240,22 +241,16 @@ def _run(seed: int, cfg: dict, activations: tuple, lr: float, dataset_name: str)
         for variant, norm in (("Xavier/He", None), ("Xavier/He + BN", "batch")):
             model = models.deep_mlp(cfg["depth"], cfg["width"], norm=norm, activation=act,
                                     init=_init("he/xavier", act), seed=first, in_features=in_features)
-            opt = torch.optim.SGD(model.parameters(), lr=lr)
-            batches = iterate_batches(x_std, y_all, 60, seed=first, epochs=None)
-            stds, losses = [], []
-            with torch.random.fork_rng(devices=[]):
-                torch.manual_seed(first)
-                for step in range(cfg["train_steps"] + 1):
-                    if step in record:
-                        stds.append(measure_signal(model, xs["standardised"], y)["post_std"])
-                    if step == cfg["train_steps"]:
-                        break
-                    xb, yb = next(batches)
-                    loss = nn.functional.cross_entropy(model(xb), yb)
-                    opt.zero_grad(set_to_none=True)
-                    loss.backward()
-                    opt.step()
-                    losses.append(float(loss.detach()))
+            stds = []
+
+            def look(step, model, xb, yb, stds=stds):
+                if step in record:
+                    stds.append(measure_signal(model, xs["standardised"], y)["post_std"])
+
+            h = train(model, None, steps=cfg["train_steps"], lr=lr, seed=first, progress=False,
+                      batches=iterate_batches(x_std, y_all, 60, seed=first, epochs=None), on_step=look,
+                      evaluate_test=False, eval_every=cfg["train_steps"], stop_on_divergence=False)
+            losses = h.step_loss
             training[act][variant] = {"steps": record, "post_std": stds,
                                       "final_loss": float(np.mean(losses[-20:]))}
     return {"init": init_results, "training": training}
