@@ -21,7 +21,8 @@ import argparse
 import torch
 
 from bnlearn.nn import BatchNorm2d, fold_batchnorm
-from bnlearn.nn.profiling import (TextbookBatchNorm2d, saved_tensor_bytes, small_conv_net, time_forward_backward,
+from bnlearn.models import small_conv_net
+from bnlearn.nn.profiling import (TextbookBatchNorm2d, saved_tensor_bytes, time_forward_backward,
                                   time_inference)
 
 
