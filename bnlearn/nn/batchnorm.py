@@ -23,7 +23,11 @@ Behaviour shared with PyTorch (these are the drop-in promises):
   ``affine`` and ``track_running_stats`` become constants, as in torch's). The
   scripted module computes the same formulas in plain tensor operations,
   which autograd differentiates, because TorchScript cannot compile an
-  autograd Function.
+  autograd Function;
+- ``torch.compile(module, fullgraph=True)`` compiles them with no graph
+  breaks, in training and in eval, into fused loops (see
+  :class:`~bnlearn.nn.BatchNormFunction` for the one difference: no rescue
+  of overflowing statistics in a compiled graph).
 
 ``eps`` and ``momentum`` are checked when they are set (at construction and
 on every later assignment), so the forward pass checks only its input.
@@ -192,8 +196,10 @@ class _BatchNorm(AffineNorm):
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats and self.num_batches_tracked is not None:
             self.num_batches_tracked.add_(1)
-            if self.momentum is None:
-                factor = 1.0 / float(self.num_batches_tracked)   # cumulative average
+            if self.momentum is None:                             # cumulative average
+                if torch.compiler.is_compiling():                 # a compiled graph keeps t a tensor
+                    return 1.0 / self.num_batches_tracked.to(torch.float64)
+                factor = 1.0 / float(self.num_batches_tracked)
         return factor
 
     def _uses_batch_stats(self) -> bool:
@@ -220,7 +226,7 @@ class _BatchNorm(AffineNorm):
                 self.weight,
                 self.bias,
                 use_batch,
-                float(factor),
+                factor if isinstance(factor, torch.Tensor) else float(factor),
                 float(self._eps),
             )
 

@@ -219,10 +219,15 @@ def update_running(running_mean: torch.Tensor, running_var: torch.Tensor, mean: 
     r"""In place: :math:`r \leftarrow (1-f)\,r + f\,s` for the mean and the unbiased variance.
 
     The stored variance is unbiased, :math:`\sigma^2 m/(m-1)`; ``factor`` is
-    :math:`f` (``momentum``, or :math:`1/t` for a cumulative average).
+    :math:`f` (``momentum``, or :math:`1/t` for a cumulative average; a 0-d
+    tensor under ``torch.compile``, where :math:`t` is not read back to Python).
     """
     with torch.no_grad():
         unbiased = var * (count / max(count - 1, 1))                   # m/(m-1) correction
+        if isinstance(factor, torch.Tensor):                            # 1/t under torch.compile
+            running_mean.mul_(1 - factor).add_(mean.to(running_mean.dtype) * factor)
+            running_var.mul_(1 - factor).add_(unbiased.to(running_var.dtype) * factor)
+            return
         running_mean.mul_(1 - factor).add_(mean.to(running_mean.dtype), alpha=factor)
         running_var.mul_(1 - factor).add_(unbiased.to(running_var.dtype), alpha=factor)
 
@@ -247,6 +252,12 @@ class BatchNormFunction(torch.autograd.Function):
     the shape of ``x``. Saved for backward: ``x`` (when a gradient needs it) and
     per-channel vectors only. Input checks live in ``batch_norm``; the
     backward is not itself differentiable (no double backward).
+
+    ``torch.compile(..., fullgraph=True)`` traces it without graph breaks
+    and fuses its passes over memory into a few loops (chapter 5, "Making it
+    fast"). A compiled graph cannot branch on a value, so there the rescue of
+    statistics that overflow for a finite input (eager mode rescales the
+    input by a power of two) is off, as in ``torch.nn``'s own kernel.
     """
 
     @staticmethod
@@ -254,9 +265,11 @@ class BatchNormFunction(torch.autograd.Function):
         scale = None
         xs = x
         if training:
-            mean, var = batch_moments(x)                          # mu, sigma^2 (biased), (C,)
             count = values_per_channel(x)
-            if overflowed(var, x):                                # finite input, overflowing statistics
+            mean, var = batch_moments(x)                          # mu, sigma^2 (biased), (C,)
+            # A compiled graph cannot branch on a value, so under torch.compile the rescue of
+            # overflowing statistics is off (as in torch.nn's kernel): only eager mode checks.
+            if not torch.compiler.is_compiling() and overflowed(var, x):   # finite input, overflowing statistics
                 xs, scale, mean, var = scaled_moments(x)          # statistics of x / s
             if running_mean is not None:
                 if scale is None:
