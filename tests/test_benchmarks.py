@@ -13,6 +13,8 @@ BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
 QUICK = {
     "bench_nn.py": (["--repeats", "1"], ["ours / torch", "textbook / ours", "saved for backward", "fold_batchnorm"]),
     "bench_scratch.py": (["--repeats", "1"], ["forward+backward", "(256, 1024)"]),
+    "bench_fused.py": (["--shapes", "60x100", "--threads", "1", "--repeats", "1", "--allocators", "default"],
+                       ["compiled/nat", "of limit", "copy bandwidth", "(60, 100)"]),
     "bench_step_cost.py": (["--steps", "5", "--repeats", "1"], ["step with bnlearn BN / plain step",
                                                                 "step with torch BN / plain step"]),
 }

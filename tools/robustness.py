@@ -32,7 +32,11 @@ ROOT = Path(__file__).resolve().parent.parent
 BOOK = ROOT / "book"
 
 #: The environment of "another machine": PyTorch's generic kernels on one thread.
-OTHER_KERNELS = {"ATEN_CPU_CAPABILITY": "default", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+#: torch.compile's cache is kept apart: inductor's precompiled header does not record the CPU
+#: capability, and code generated for generic kernels fails to build against one made for AVX2.
+OTHER_KERNELS = {"ATEN_CPU_CAPABILITY": "default", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+                 "TORCHINDUCTOR_CACHE_DIR": os.path.join(tempfile.gettempdir(),
+                                                         f"torchinductor-default-kernels-{os.getuid()}")}
 
 
 def chapters(selected=()) -> list[Path]:
