@@ -167,12 +167,20 @@ async () => {
   }
   const imgs = [...document.images].map(i => ({src: i.currentSrc || i.src,
                                              ok: i.complete && i.naturalWidth > 0}));
+  // Figures in the article: each needs alt text and a caption (a numbered <figure>).
+  const figures = [...document.querySelectorAll('article img')].map(i => {
+    const fig = i.closest('figure');
+    const cap = fig ? fig.querySelector('figcaption') : null;
+    return {src: i.getAttribute('src'), alt: (i.getAttribute('alt') || '').trim(),
+            caption: cap ? cap.innerText.trim() : ''};
+  });
   const main = document.querySelector('main') || document.body;
   return {
     mathSpans: document.querySelectorAll('.math, span.math, div.math').length,
     mjx: document.querySelectorAll('mjx-container').length,
     text: main.innerText,
     imgs,
+    figures,
     links: [...document.querySelectorAll('a[href]')].map(a => a.href),
   };
 }
@@ -203,6 +211,11 @@ def test_rendered_pages(server, browser):
         for img in info["imgs"]:
             if not img["ok"]:
                 problems.append(f"{rel}: image did not load: {img['src']}")
+        if rel.startswith("book/") and rel.split("/")[-1][:2].isdigit():     # a chapter
+            for fig in info["figures"]:
+                if not fig["alt"] or not fig["caption"]:
+                    problems.append(f"{rel}: figure {fig['src']} needs alt text and a caption "
+                                    f"(alt {fig['alt']!r}, caption {fig['caption'][:40]!r})")
         for href in info["links"]:
             parts = urlsplit(href)
             if parts.netloc != origin or parts.scheme not in ("http", "https"):

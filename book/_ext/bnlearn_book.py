@@ -1,4 +1,4 @@
-"""Sphinx extension for the bnlearn book: where MathJax comes from.
+"""Sphinx extension for the bnlearn book: where MathJax comes from, and the book's own CSS.
 
 The book is built offline in CI, where MathJax's CDN cannot be reached, so the
 setup copies MathJax 3 from npm into ``book/_static/mathjax``. When that copy
@@ -24,4 +24,5 @@ def _choose_mathjax(app, config):
 
 def setup(app):
     app.connect("config-inited", _choose_mathjax)
+    app.add_css_file("bnlearn.css")   # book/_static/bnlearn.css: figures readable in dark mode
     return {"version": "1.0", "parallel_read_safe": True, "parallel_write_safe": True}
