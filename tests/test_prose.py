@@ -39,6 +39,10 @@ def test_the_measure_reads_what_a_reader_reads():
     assert [len(prose.sentences(b)) for b in p.body] == [2]
     assert p.solutions == ["The solution counts apart. It has two sentences."]
     assert prose.words("A first sentence with batch norm and x.") == 8
+    # Display math ends wherever its closing $$ sits; the prose after it still counts.
+    q = prose.Prose()
+    prose.split_markdown("Before it.\n\n$$ a = b\n+ c. $$\n\nAfter it, still prose.\n", q)
+    assert q.body == ["Before it.", "After it, still prose."]
 
 
 @pytest.mark.parametrize("nb", CHAPTERS, ids=[nb.stem for nb in CHAPTERS])

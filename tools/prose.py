@@ -132,13 +132,14 @@ def _take_goals(lines: list[str]):
 
 def split_markdown(md: str, prose: Prose, cell: int = 0) -> None:
     """Add the prose of one markdown text to ``prose``."""
+    # Display math, wherever its $$ sit, leaves only its line breaks (paragraphs stay apart).
+    md = re.sub(r"\$\$.*?\$\$", lambda m: "\n" * m.group(0).count("\n"), md, flags=re.S)
     goals, lines = _take_goals(md.splitlines())
     if goals is not None and prose.goals_cell is None:
         prose.goals, prose.goals_cell = goals, cell
     stack: list[tuple[str, str]] = []           # open fences: (marker, directive name)
     kept: dict[str, list[str]] = {"body": [], "solutions": []}
     takeaway_lines: list[str] = []
-    in_math = False
 
     def gap():
         for part in kept.values():
@@ -147,7 +148,7 @@ def split_markdown(md: str, prose: Prose, cell: int = 0) -> None:
     for line in lines:
         s = line.strip()
         m = _FENCE.match(line)
-        if m and not in_math:
+        if m:
             marker, directive, rest = m.group(2), (m.group(3) or ""), m.group(4)
             if stack and marker[0] == stack[-1][0][0] and len(marker) >= len(stack[-1][0]) \
                     and not directive and not rest.strip():
@@ -161,15 +162,10 @@ def split_markdown(md: str, prose: Prose, cell: int = 0) -> None:
             stack.append((marker, kind))
             gap()
             continue
-        if s.startswith("$$"):
-            if s == "$$" or not s.endswith("$$") or len(s) < 4:
-                in_math = not in_math
-            gap()
-            continue
         where = stack[-1][1] if stack else "body"
         if where == "takeaways":
             takeaway_lines.append(line)
-        elif in_math or s.startswith(("#", "|", "<!--", ":")) or where not in ("body", "solution"):
+        elif s.startswith(("#", "|", "<!--", ":")) or where not in ("body", "solution"):
             gap()
         else:
             kept["body" if where == "body" else "solutions"].append(line)
