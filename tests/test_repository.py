@@ -154,3 +154,10 @@ def test_binder_installs_the_package_after_the_environment():
     post = ROOT / "postBuild"
     assert post.exists() and post.stat().st_mode & 0o111, "postBuild must be executable"
     assert re.search(r"pip install .*-e \.", post.read_text())
+
+
+def test_readme_links_the_rendered_book_at_the_configured_repository():
+    # The Pages address follows from the repository URL in _config.yml: github.com/OWNER/NAME -> OWNER.github.io/NAME/
+    url = re.search(r"^\s*url:\s*(\S+)", (ROOT / "_config.yml").read_text(), re.M).group(1)
+    owner, name = re.match(r"https://github.com/([^/]+)/([^/]+?)/?$", url).groups()
+    assert f"https://{owner.lower()}.github.io/{name}/" in (ROOT / "README.md").read_text()
