@@ -113,6 +113,22 @@ def test_every_linked_term_is_in_the_glossary(nb):
     assert not missing, f"{nb.stem} links terms that book/notation.md does not define: {missing}"
 
 
+def _shows_another_result(src: str) -> bool:
+    """Whether a cell's last statement is a bare expression (shown as a result) other than a figure."""
+    import ast
+
+    try:
+        tree = ast.parse(src)
+    except SyntaxError:
+        return False
+    if not tree.body or not isinstance(tree.body[-1], ast.Expr) or src.rstrip().endswith(";"):
+        return False
+    value = tree.body[-1].value
+    name = getattr(getattr(value, "func", None), "attr", None) or getattr(getattr(value, "func", None), "id", "")
+    return not (isinstance(value, ast.Call)           # print() writes a stream, which the figure does not wrap
+                and (name in ("figure", "print") or "plots." in ast.unparse(value.func)))
+
+
 _DRAWS = re.compile(r"\.figures?\(|\bplots\.\w+\(|\bplt\.(subplots|figure|plot|imshow)\(|^\s*fig\s*=", re.M)
 
 
@@ -131,6 +147,9 @@ def test_every_figure_has_a_number_a_caption_and_alt_text(nb):
         if not (fig.get("caption", "").strip() and name.startswith("fig-") and img.get("alt", "").strip()):
             problems.append(f"cell {i} draws a figure: it needs metadata mystnb.figure.caption, "
                             f"mystnb.figure.name ('fig-...') and mystnb.image.alt")
+        elif _shows_another_result(src):
+            problems.append(f"cell {i} draws figure {name} and also shows a value (its last line): the "
+                            f"caption would wrap both; show the value in a cell of its own")
         elif f"{{numref}}`{name}`" not in text and not re.search(r"\{numref\}`[^`]*<" + re.escape(name) + ">`", text):
             problems.append(f"cell {i}: the prose never refers to figure {name} with {{numref}}")
     assert not problems, f"{nb.stem}:\n" + "\n".join(problems)
