@@ -74,9 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "training starts.")
     run.add_argument("name", help="experiment name (see `bnlearn list`)")
     run.add_argument("--dataset", choices=("digits", "mnist-5k", "mnist"), default=None,
-                     help="data set (default: digits for --scale book, mnist for --scale full); mnist-5k is "
-                          "5,000 real MNIST digits that need no download. `bnlearn list` shows which each "
-                          "experiment takes")
+                     help="data set (default: the experiment's first for --scale book, mnist for --scale full); "
+                          "mnist-5k is 5,000 real MNIST digits that need no download. `bnlearn list` shows "
+                          "which each experiment takes, its default first")
     run.add_argument("--scale", choices=("book", "full"), default="book",
                      help="book: the chapter's size (seconds); full: the paper's setup")
     run.add_argument("--seed", type=_seed, default=None,

@@ -29,7 +29,7 @@ def test_run_writes_json_and_pngs(tmp_path, capsys):
         "paper-fig1-accuracy.png", "paper-fig1-sigmoid-input.png", "paper-fig1.json"]
     result = json.loads((out / "paper-fig1.json").read_text())
     assert result["params"]["seed"] == 3 and result["params"]["steps"] == 20
-    assert result["params"]["dataset"] == "digits" and result["params"]["scale"] == "book"
+    assert result["params"]["dataset"] == "mnist-5k" and result["params"]["scale"] == "book"   # its first data set
     assert str(out / "paper-fig1.json") in capsys.readouterr().out
     assert sorted(p.name for p in tmp_path.iterdir()) == ["res"]          # no temporary folder left behind
 
@@ -48,7 +48,7 @@ def test_run_writes_json_and_pngs(tmp_path, capsys):
     (["run", "paper-fig1", "--set", "steps=abc"], "--set steps= expects a Python literal"),
     (["run", "paper-fig1", "--set", "steps=" + "(" * 5000], "--set steps= expects a Python literal"),
     (["run", "paper-fig1", "--set", "stepz=3"], r"unknown setting(s) ['stepz']"),
-    (["run", "paper-fig1", "--set", "steps=0.5"], "setting 'steps' must be like its default 1500; got 0.5"),
+    (["run", "paper-fig1", "--set", "steps=0.5"], "setting 'steps' must be like its default 1000; got 0.5"),
     (["run", "paper-fig1", "--out", ""], "--out expects a folder"),
 ])
 def test_bad_arguments_exit_2_with_a_message(argv, message, capsys):
@@ -308,7 +308,7 @@ def test_python_dash_m():
 
 @pytest.mark.parametrize("name, settings", [
     ("paper-fig1", ["steps=20", "seeds=2", "eval_every=10"]),
-    ("seed-cnn", ["steps=10", "seeds=2", "eval_every=5", "lrs=(0.001, 0.01)"]),
+    ("seed-cnn", ["steps=10", "seeds=2", "lrs=(0.001, 0.01)"]),
     ("lr-sweep", ["steps=10", "seeds=1", "eval_every=5", "lrs=(0.5, 1.0)"]),
     ("signal-propagation", ["seeds=1", "depth=3", "width=8", "batch=50", "train_steps=5"]),
     ("ics-percentiles", ["seeds=2", "steps=10", "eval_every=5", "record_every=5"]),

@@ -144,7 +144,7 @@ def test_bn_vs_dropout_panel_titles_name_the_label_noise(results):
 TINY_ALL = {
     **TINY,
     "paper-fig1": dict(steps=20, seeds=2, eval_every=10),
-    "seed-cnn": dict(steps=10, seeds=2, eval_every=5, lrs=(0.001, 0.01)),
+    "seed-cnn": dict(steps=10, seeds=2, lrs=(0.001, 0.01)),
     "lr-sweep": dict(steps=10, seeds=1, eval_every=5, lrs=(0.5, 1.0)),
     # Chapters 8 and 9 (tests/test_experiments_beyond.py checks their figures' content).
     "bn-placement": dict(seeds=2, depth=2, width=8, steps=6, eval_every=3, lrs=(0.01, 0.1)),

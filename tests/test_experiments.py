@@ -41,7 +41,7 @@ def test_run_argument_errors():
         experiments.run("paper-fig1", progress="no")
     with pytest.raises(TypeError, match=r"paper-fig1 got unknown setting\(s\) \['stepz'\]; its settings are"):
         experiments.run("paper-fig1", stepz=3)
-    with pytest.raises(TypeError, match="paper-fig1 setting 'steps' must be like its default 1500; got 'many'"):
+    with pytest.raises(TypeError, match="paper-fig1 setting 'steps' must be like its default 1000; got 'many'"):
         experiments.run("paper-fig1", steps="many")
     with pytest.raises(ValueError, match="paper-fig1 needs seeds >= 1; got 0"):
         experiments.run("paper-fig1", seeds=0)
@@ -180,7 +180,9 @@ def test_lr_sweep_tiny(tmp_path):
 
 
 def test_seed_cnn_tiny(tmp_path):
-    r = experiments.run("seed-cnn", steps=10, seeds=2, lrs=(0.001, 0.01), eval_every=10)
+    r = experiments.run("seed-cnn", steps=10, seeds=2, lrs=(0.001, 0.01))
+    # The tutorial's network as written needs 28x28 images: the book runs it on mnist-5k.
+    assert r.params["dataset"] == "mnist-5k" and r.params["steps_per_run"] == 10
     acc = {k: np.array(v) for k, v in r.data["final_accuracy"].items()}
     assert acc["with BN"].shape == (2, 2)
     gap = acc["with BN"][:, 1] - acc["without BN"][:, 0]
@@ -201,3 +203,46 @@ def test_signal_propagation_trains_from_the_first_seed():
     other = experiments.run("signal-propagation", seed=3, **kw)
     assert other.summary["training"]["relu"]["Xavier/He"]["post_std"][0] != pytest.approx(
         r.summary["training"]["relu"]["Xavier/He"]["post_std"][0])
+
+
+def test_seed_cnn_runs_on_28x28_digits_for_steps_or_epochs():
+    from bnlearn.experiments.speed import SEED_CNN
+
+    assert experiments.datasets("seed-cnn") == ("mnist-5k", "mnist")   # never the 8x8 digits
+    with pytest.raises(ValueError, match=r"runs on the data sets \('mnist-5k', 'mnist'\); got 'digits'"):
+        experiments.run("seed-cnn", dataset="digits")
+    # The full scale is the tutorial's run: 20 epochs at batch 32, at its two rates and more.
+    full = SEED_CNN["full"]
+    assert full["steps"] is None and full["epochs"] == 20 and full["batch_size"] == 32
+    assert {0.001, 0.01} <= set(full["lrs"]) and full["article"] == {"with BN": 0.01, "without BN": 0.001}
+    # Exactly one of steps and epochs.
+    with pytest.raises(ValueError, match="give exactly one of steps and epochs"):
+        experiments.run("seed-cnn", epochs=1)
+    with pytest.raises(ValueError, match="give exactly one of steps and epochs"):
+        experiments.run("seed-cnn", steps=None)
+    with pytest.raises(ValueError, match="seed-cnn needs epochs >= 1; got 0"):
+        experiments.run("seed-cnn", steps=None, epochs=0)
+    # An epoch is len(x_train) // batch_size steps: 4000 // 2000 = 2 on mnist-5k.
+    r = experiments.run("seed-cnn", steps=None, epochs=1, batch_size=2000, seeds=1, lrs=(0.001, 0.01))
+    assert r.params["steps_per_run"] == 2 and r.params["epochs"] == 1
+    assert np.array(r.data["final_accuracy"]["with BN"]).shape == (1, 2)
+
+
+def test_the_book_scale_runs_on_an_experiments_first_data_set(monkeypatch):
+    # paper-fig1 lists mnist-5k first (the paper's 784 inputs) and still takes the 8x8 digits.
+    assert experiments.datasets("paper-fig1") == ("mnist-5k", "digits", "mnist")
+    tiny = dict(steps=10, seeds=1, eval_every=10, target=0.3)
+    assert experiments.run("paper-fig1", **tiny).params["dataset"] == "mnist-5k"
+    assert experiments.run("paper-fig1", dataset="digits", **tiny).params["dataset"] == "digits"
+    # Experiments registered with every data set keep the digits as their book default,
+    # and the full scale takes MNIST whenever the experiment accepts it.
+    seen = {}
+
+    def fake(*, seed, scale, dataset, progress, **overrides):
+        seen[scale] = dataset
+        return experiments.Result("fake")
+
+    monkeypatch.setitem(experiments._REGISTRY, "lr-sweep", fake)
+    experiments.run("lr-sweep")
+    experiments.run("lr-sweep", scale="full")
+    assert seen == {"book": "digits", "full": "mnist"}

@@ -342,7 +342,7 @@ def register(name: str, datasets=DATASETS):
     datasets : tuple of str, default every data set
         The data sets the experiment makes sense on (a subset of
         :data:`DATASETS`); :func:`run` refuses the others, and ``bnlearn list``
-        shows them.
+        shows them. The first is the book scale's default.
 
     Returns
     -------
@@ -426,9 +426,10 @@ def run(name: str, seed: int | None = None, scale: str = "book", dataset: str | 
         ``"book"``: the size a chapter runs (seconds, digits). ``"full"``: the
         paper-sized run (MNIST by default; minutes to hours).
     dataset : {"digits", "mnist-5k", "mnist"}, optional
-        One of the experiment's :func:`datasets`. Default: ``"digits"`` for the
-        book scale, ``"mnist"`` for the full one (or the first the experiment
-        accepts). ``"mnist-5k"`` is 5,000 real MNIST digits read offline.
+        One of the experiment's :func:`datasets`. Default: the first of them
+        for the book scale (``"digits"`` unless the experiment lists another
+        first), ``"mnist"`` for the full one (or the first it accepts).
+        ``"mnist-5k"`` is 5,000 real MNIST digits read offline.
     progress : bool, default False
         Show progress bars.
     **overrides
@@ -462,8 +463,8 @@ def run(name: str, seed: int | None = None, scale: str = "book", dataset: str | 
     if scale not in SCALES:
         raise ValueError(f"scale must be one of {SCALES}; got {scale!r}")
     if dataset is None:
-        preferred = "mnist" if scale == "full" else "digits"
-        dataset = preferred if preferred in datasets(name) else datasets(name)[0]
+        accepted = datasets(name)
+        dataset = "mnist" if scale == "full" and "mnist" in accepted else accepted[0]
     if dataset not in DATASETS:
         raise ValueError(f"dataset must be one of {DATASETS}; got {dataset!r}")
     if dataset not in datasets(name):
@@ -747,6 +748,8 @@ def resolve_settings(name: str, settings: Mapping[str, Mapping], scale: str, ove
         if rule is not None:
             rule.check(name, key, value, default)
             if isinstance(default, tuple | list) and rule.sequence:
+                continue
+            if value is None:                  # an optional setting's None, whatever its default
                 continue
         _like_default(name, key, value, default)
     cfg.update(overrides)
