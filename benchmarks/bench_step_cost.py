@@ -2,7 +2,8 @@
 
 Chapter 6 reports ``paper-fig1``'s step-cost ratio: seconds per step of Ioffe
 and Szegedy's Figure 1 MLP with batch norm over seconds per step without it
-(3 hidden layers of 100 sigmoids, batches of 60, 8x8 digits, one thread). On
+(3 hidden layers of 100 sigmoids, batches of 60, one thread, on the 28x28
+digits of mnist-5k as in the chapter; ``--dataset digits`` for the 8x8 ones). On
 so small a network a step is dominated by per-operation overhead, so the
 cost of batch norm is mostly the cost of calling it. This script measures the
 ratio with ``bnlearn.nn.BatchNorm1d`` and with ``torch.nn.BatchNorm1d`` in the
@@ -11,6 +12,7 @@ fullgraph=True)``, which fuses batch norm's passes with the layers around
 it), interleaving the variants and taking medians:
 
     python benchmarks/bench_step_cost.py [--steps 300] [--repeats 7] [--threads 1] [--no-compile]
+                                         [--dataset mnist-5k]
 
 Only ratios measured in the same run are meaningful; the absolute times
 depend on the machine and on what else runs on it.
@@ -51,19 +53,24 @@ def main(argv=None) -> dict:
     p.add_argument("--repeats", type=int, default=7, help="interleaved repeats; the median is reported")
     p.add_argument("--threads", type=int, default=1, help="torch CPU threads (chapter 6 uses 1)")
     p.add_argument("--no-compile", action="store_true", help="leave out the compiled networks")
+    p.add_argument("--dataset", default="mnist-5k", choices=("mnist-5k", "digits"),
+                   help="the images (chapter 6 uses mnist-5k)")
     args = p.parse_args(argv)
     if args.steps < 1 or args.repeats < 1 or args.threads < 1:
         p.error("--steps, --repeats and --threads must be positive")
     torch.set_num_threads(args.threads)
-    ds = data.load_digits()
-    variants = {
-        "plain": models.paper_mlp(False, seed=0),
-        "bnlearn BN": models.paper_mlp(True, seed=0),
-        "torch BN": _with_torch_bn(models.paper_mlp(True, seed=0)),
-    }
+    ds = data.load(args.dataset)
+    f = 1
+    for d in ds.image_shape:
+        f *= d
+
+    def mlp(bn):
+        return models.paper_mlp(bn, in_features=f, seed=0)
+
+    variants = {"plain": mlp(False), "bnlearn BN": mlp(True), "torch BN": _with_torch_bn(mlp(True))}
     if not args.no_compile:
-        variants["compiled plain"] = torch.compile(models.paper_mlp(False, seed=0), fullgraph=True)
-        variants["compiled BN"] = torch.compile(models.paper_mlp(True, seed=0), fullgraph=True)
+        variants["compiled plain"] = torch.compile(mlp(False), fullgraph=True)
+        variants["compiled BN"] = torch.compile(mlp(True), fullgraph=True)
     starts = {k: {n: t.clone() for n, t in net.state_dict().items()} for k, net in variants.items()}
     for k, net in variants.items():                                   # warm-up (and compiles)
         _seconds_per_step(net, starts[k], ds, min(args.steps, 20))
@@ -75,7 +82,7 @@ def main(argv=None) -> dict:
     ratios = {k: med[k] / med["plain"] for k in variants if k != "plain"}
     if "compiled BN" in med:
         ratios["compiled BN / compiled plain"] = med["compiled BN"] / med["compiled plain"]
-    print(f"torch {torch.__version__}, {args.threads} thread(s), paper_mlp on the 8x8 digits, batch 60, "
+    print(f"torch {torch.__version__}, {args.threads} thread(s), paper_mlp on {args.dataset} ({f} inputs), batch 60, "
           f"median of {args.repeats} x {args.steps} steps")
     for k in variants:
         print(f"  {k:14s} {1e6 * med[k]:8.1f} us/step")
