@@ -153,3 +153,15 @@ def test_every_figure_has_a_number_a_caption_and_alt_text(nb):
         elif f"{{numref}}`{name}`" not in text and not re.search(r"\{numref\}`[^`]*<" + re.escape(name) + ">`", text):
             problems.append(f"cell {i}: the prose never refers to figure {name} with {{numref}}")
     assert not problems, f"{nb.stem}:\n" + "\n".join(problems)
+
+
+def test_the_intro_guides_the_reader():
+    intro = (prose.BOOK / "intro.md").read_text()
+    for needed in ("## Who it is for", "Prerequisites", "**The idea** (chapters 1, 3, 6, 7)",
+                   "**The implementation** (chapters 4, 5)", "**The practice** (chapters 6, 7, 8)",
+                   "{numref}`fig-chapter-map`", "images/chapter-map.svg", "Colab", "Binder", "make book",
+                   "mnist-5k", "8x8 digits", "notation.md"):
+        assert needed in intro, f"the intro lacks {needed!r}"
+    assert (prose.BOOK / "images" / "chapter-map.svg").is_file()
+    for nb in CHAPTERS:                                   # every chapter is listed
+        assert f"({nb.name})" in intro, f"the intro does not list {nb.name}"
