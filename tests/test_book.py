@@ -26,7 +26,7 @@ from urllib.parse import unquote, urljoin, urlsplit
 
 import pytest
 
-from conftest import ROOT
+from conftest import ROOT, book_build_result
 
 BIN = Path(sys.executable).parent
 HTML = ROOT / "_build" / "html"
@@ -40,11 +40,9 @@ def _jupyter_book(*args, cwd=ROOT):
 
 @pytest.fixture(scope="session")
 def built_book():
-    """Build the whole book strictly, once per test session, from scratch."""
-    shutil.rmtree(ROOT / "_build", ignore_errors=True)  # no stale pages
-    proc = _jupyter_book("build", ".", "-W", "-n", "--keep-going")
-    log = proc.stdout + proc.stderr
-    return proc.returncode, log
+    """The strict build of the whole book, from scratch, once per session (started in the background by
+    conftest.py as soon as the tests are collected)."""
+    return book_build_result()
 
 
 def test_strict_build_has_zero_warnings(built_book):
