@@ -18,7 +18,7 @@ from torch import nn
 
 import bnlearn.nn as bnn
 
-from _nn_common import TOL
+from _nn_common import DEVICES, TOL
 
 C = 3
 SHAPES = {"bn1": (8, C), "bn2": (4, C, 5, 4), "bn3": (3, C, 2, 4, 3), "cumulative": (6, C, 7),
@@ -65,15 +65,17 @@ def _close(a, b, tol):
     torch.testing.assert_close(a, b, atol=tol, rtol=tol)
 
 
+@pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
-def test_compiled_batch_norm_matches_eager_and_native(dtype):
+def test_compiled_batch_norm_matches_eager_and_native(dtype, device):
+    # On CUDA, compile generates Triton kernels and the native reference is cuDNN's.
     torch._dynamo.reset()
-    eager = AllBatchNorms().to(dtype)
+    eager = AllBatchNorms().to(device=device, dtype=dtype)
     with torch.no_grad():
         for m in (eager.bn1, eager.bn2, eager.bn3, eager.cumulative):
             m.weight.uniform_(0.5, 1.5)
             m.bias.uniform_(-0.5, 0.5)
-    native = AllBatchNorms(bn=nn).to(dtype)
+    native = AllBatchNorms(bn=nn).to(device=device, dtype=dtype)
     native.load_state_dict(eager.state_dict())
     compiled_twin = copy.deepcopy(eager)
     compiled = torch.compile(compiled_twin, fullgraph=True)           # any graph break raises
@@ -83,8 +85,8 @@ def test_compiled_batch_norm_matches_eager_and_native(dtype):
     for mode in ("train", "train", "train", "eval"):                  # three steps, then evaluation
         for m in (eager, native, compiled_twin):
             m.train(mode == "train")
-        inputs = [torch.randn(s, generator=gen, dtype=dtype) * 3 + 1 for s in SHAPES.values()]
-        grads = [torch.randn(s, generator=gen, dtype=dtype) for s in SHAPES.values()]
+        inputs = [(torch.randn(s, generator=gen, dtype=dtype) * 3 + 1).to(device) for s in SHAPES.values()]
+        grads = [torch.randn(s, generator=gen, dtype=dtype).to(device) for s in SHAPES.values()]
         got = _step(compiled, inputs, grads)
         for ref in (_step(eager, inputs, grads), _step(native, inputs, grads)):
             for name, a, b in zip(SHAPES, got[0], ref[0]):
