@@ -46,6 +46,7 @@ import math
 import numpy as np
 import torch
 
+from .. import _validation as _v
 from .. import seed_range, stats
 from .. import data as _data
 from . import Result, Rule, register, resolve_settings
@@ -122,12 +123,9 @@ def _load(name: str) -> _data.Dataset:
 
 
 def _check_seed_progress(name, seed, progress):
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer):
-        raise TypeError(f"{name}: seed must be an int >= 0; got {seed!r}")
-    if seed < 0:
-        raise ValueError(f"{name}: seed must be an int >= 0; got {seed!r}")
-    if not isinstance(progress, bool):
-        raise TypeError(f"{name}: progress must be True or False; got {progress!r}")
+    # For direct calls; experiments.run() has checked both already.
+    _v.check_int(seed, "seed", name, low=0)
+    _v.check_bool(progress, "progress", name)
 
 
 def member_dataset(ds: _data.Dataset, seeds, *, flat: bool = False, shared: bool = False) -> _data.Dataset:
